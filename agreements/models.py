@@ -1,0 +1,373 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from agreements import policies
+
+
+class Organisation(models.Model):
+    """A party: a public body or a private entity."""
+
+    class Kind(models.TextChoices):
+        PUBLIC_BODY = "public_body", _("Public body")
+        PRIVATE_ENTITY = "private_entity", _("Private entity")
+
+    name = models.CharField(_("name"), max_length=255, unique=True)
+    kind = models.CharField(_("type"), max_length=20, choices=Kind)
+    fiscal_code = models.CharField(_("fiscal code"), max_length=16, blank=True)
+    vat_number = models.CharField(_("VAT number"), max_length=11, blank=True)
+    ipa_code = models.CharField(
+        _("IPA code"),
+        max_length=32,
+        blank=True,
+        help_text=_("Code in the Indice dei domicili digitali della PA, for public bodies."),
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="OrganisationMember",
+        related_name="organisations",
+        verbose_name=_("members"),
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(fiscal_code="") | ~Q(vat_number=""),
+                name="organisation_has_fiscal_code_or_vat",
+                violation_error_message=_("Give the fiscal code or the VAT number."),
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class OrganisationMember(models.Model):
+    """A user who acts for an organisation."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="memberships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
+    )
+    title = models.CharField(_("title"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("organisation member")
+        verbose_name_plural = _("organisation members")
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "user"], name="unique_member")
+        ]
+
+    def __str__(self):
+        return f"{self.user} ({self.organisation})"
+
+
+class AgreementState(models.TextChoices):
+    """Lifecycle states. Stored values never change once released."""
+
+    DRAFT = "draft", _("Draft")
+    NEGOTIATION = "negotiation", _("Negotiation")
+    LEGAL_REVIEW = "legal_review", _("Legal review")
+    SIGNATURE = "signature", _("Signature")
+    SIGNED = "signed", _("Signed")
+    REGISTERED = "registered", _("Registered")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    REJECTED = "rejected", _("Rejected")
+    ANNULLED = "annulled", _("Annulled")
+
+
+S = AgreementState
+BEFORE_SIGNED = [S.DRAFT, S.NEGOTIATION, S.LEGAL_REVIEW, S.SIGNATURE]
+
+
+def guard(explanation):
+    """Mark a condition with the explanation a user gets when it is not met."""
+
+    def decorate(condition):
+        condition.explain = explanation
+        return condition
+
+    return decorate
+
+
+@guard(
+    lambda a: _("Add at least two parties, each with at least one signatory (missing: %s).")
+    % (", ".join(a.parties_without_signatories()) or _("a second party"))
+)
+def has_two_parties_with_signatories(agreement) -> bool:
+    return agreement.parties.count() >= 2 and not agreement.parties_without_signatories()
+
+
+@guard(lambda a: _("Create a draft version of the text first."))
+def has_current_version(agreement) -> bool:
+    return agreement.current_version_id is not None
+
+
+@guard(
+    lambda a: _("These signatories have no valid signature yet: %s.")
+    % ", ".join(a.signatories_missing_signature())
+)
+def all_signatures_valid(agreement) -> bool:
+    return not agreement.signatories_missing_signature()
+
+
+class Agreement(FSMModelMixin, models.Model):
+    class Kind(models.TextChoices):
+        CONVENZIONE = "convenzione", _("Convenzione")
+        PROTOCOLLO_INTESA = "protocollo_intesa", _("Protocollo d'intesa")
+        PATTO_TERRITORIALE = "patto_territoriale", _("Patto territoriale")
+        ACCORDO_ART15 = "accordo_art15", _("Accordo ex art. 15 L. 241/1990")
+
+    subject = models.TextField(_("subject (oggetto)"))
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind)
+    legal_officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="agreements_as_legal_officer",
+        verbose_name=_("responsible legal officer"),
+    )
+    valid_from = models.DateField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateField(_("valid until"), null=True, blank=True)
+    state = FSMField(
+        _("state"), default=S.DRAFT, choices=AgreementState, protected=True, db_index=True
+    )
+    current_version = models.ForeignKey(
+        "AgreementVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("current version"),
+    )
+    approved_version = models.ForeignKey(
+        "AgreementVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("approved version"),
+    )
+    closing_reason = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("agreement")
+        verbose_name_plural = _("agreements")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True)
+                | Q(valid_until__isnull=True)
+                | Q(valid_until__gte=models.F("valid_from")),
+                name="agreement_validity_ordered",
+                violation_error_message=_("The end of validity must not precede its start."),
+            )
+        ]
+
+    def __str__(self):
+        return self.subject[:80]
+
+    def clean(self):
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValidationError(
+                {"valid_until": _("The end of validity must not precede its start.")}
+            )
+
+    # Data the guards read -------------------------------------------------------------------
+
+    def parties_without_signatories(self) -> list[str]:
+        return [
+            party.organisation.name
+            for party in self.parties.select_related("organisation")
+            if not party.signatories.filter(required=True).exists()
+        ]
+
+    def signatories_missing_signature(self) -> list[str]:
+        from signing.models import Signature
+
+        signed = Signature.objects.filter(
+            signatory__party__agreement=self, indication=Signature.Indication.PASSED
+        ).values("signatory_id")
+        missing = (
+            Signatory.objects.filter(party__agreement=self, required=True)
+            .exclude(pk__in=signed)
+            .order_by("party__position", "position")
+        )
+        return [s.full_name for s in missing]
+
+    # Transitions: only services call these, inside their transaction -----------------------
+
+    @transition(
+        field=state,
+        source=S.DRAFT,
+        target=S.NEGOTIATION,
+        conditions=[has_current_version],
+        permission=policies.is_responsible_legal_officer,
+    )
+    def open_negotiation(self):
+        pass
+
+    @transition(
+        field=state,
+        source=[S.DRAFT, S.NEGOTIATION],
+        target=S.LEGAL_REVIEW,
+        conditions=[has_two_parties_with_signatories, has_current_version],
+        permission=policies.is_responsible_legal_officer,
+    )
+    def submit_for_review(self):
+        pass
+
+    @transition(
+        field=state,
+        source=S.LEGAL_REVIEW,
+        target=S.NEGOTIATION,
+        permission=policies.is_independent_reviewer,
+    )
+    def request_changes(self):
+        pass
+
+    @transition(
+        field=state,
+        source=S.LEGAL_REVIEW,
+        target=S.SIGNATURE,
+        conditions=[has_two_parties_with_signatories, has_current_version],
+        permission=policies.is_independent_reviewer,
+    )
+    def approve(self):
+        self.approved_version_id = self.current_version_id
+
+    @transition(
+        field=state,
+        source=S.LEGAL_REVIEW,
+        target=S.REJECTED,
+        permission=policies.is_independent_reviewer,
+    )
+    def reject(self, reason: str):
+        self.closing_reason = reason
+
+    @transition(
+        field=state,
+        source=BEFORE_SIGNED,
+        target=S.WITHDRAWN,
+        permission=policies.can_withdraw,
+    )
+    def withdraw(self, reason: str):
+        self.closing_reason = reason
+
+    @transition(
+        field=state,
+        source=S.SIGNATURE,
+        target=S.SIGNED,
+        conditions=[all_signatures_valid],
+        permission=policies.is_responsible_legal_officer_or_system,
+    )
+    def complete_signing(self):
+        pass
+
+    @transition(field=state, source=S.SIGNED, target=S.REGISTERED, permission=policies.is_registrar)
+    def register(self):
+        pass
+
+    @transition(
+        field=state, source=S.REGISTERED, target=S.ANNULLED, permission=policies.is_registrar
+    )
+    def annul(self, reason: str):
+        self.closing_reason = reason
+
+
+class AgreementParty(models.Model):
+    """An organisation taking part in an agreement, in the order the agreement lists them."""
+
+    agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE, related_name="parties")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="agreement_parties"
+    )
+    position = models.PositiveIntegerField(_("position"))
+    role_description = models.CharField(_("role in the agreement"), max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["agreement", "position"]
+        verbose_name = _("party")
+        verbose_name_plural = _("parties")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agreement", "organisation"], name="unique_party_per_agreement"
+            ),
+            models.UniqueConstraint(
+                fields=["agreement", "position"], name="unique_party_position"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.position}. {self.organisation}"
+
+
+class Signatory(models.Model):
+    """A person authorised to sign an agreement for one party."""
+
+    party = models.ForeignKey(AgreementParty, on_delete=models.CASCADE, related_name="signatories")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signatory_roles"
+    )
+    full_name = models.CharField(_("full name"), max_length=255)
+    title = models.CharField(_("title"), max_length=255)
+    authorising_act = models.CharField(
+        _("authorising act"),
+        max_length=500,
+        help_text=_("The act that authorises this person to sign, e.g. a council resolution."),
+    )
+    fiscal_code = models.CharField(_("fiscal code"), max_length=16, blank=True)
+    position = models.PositiveIntegerField(_("position"), default=1)
+    required = models.BooleanField(_("signature required"), default=True)
+
+    class Meta:
+        ordering = ["party__position", "position"]
+        verbose_name = _("signatory")
+        verbose_name_plural = _("signatories")
+        constraints = [
+            models.UniqueConstraint(fields=["party", "user"], name="unique_signatory_per_party")
+        ]
+
+    def __str__(self):
+        return f"{self.full_name}, {self.title}"
+
+
+def version_upload_to(instance, filename):
+    return f"versions/{instance.docx_sha256}.docx"
+
+
+class AgreementVersion(models.Model):
+    """An immutable draft of the agreement's text. Nothing overwrites a version."""
+
+    agreement = models.ForeignKey(Agreement, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField(_("number"))
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    docx = models.FileField(_("DOCX"), upload_to=version_upload_to)
+    docx_sha256 = models.CharField(_("SHA-256 of the DOCX"), max_length=64)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="authored_versions"
+    )
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["agreement", "number"]
+        verbose_name = _("version")
+        verbose_name_plural = _("versions")
+        constraints = [
+            models.UniqueConstraint(fields=["agreement", "number"], name="unique_version_number")
+        ]
+
+    def __str__(self):
+        return f"v{self.number}"

@@ -1,0 +1,437 @@
+"""Business actions on agreements: one function per action, each durable-atomic.
+
+Inside, in this order: lock the row, check permission, fire the transition, write the audit event,
+queue notifications for after the commit. A refused attempt raises a DomainError, changes nothing,
+and is recorded as its own audit event once the attempt's transaction has rolled back.
+"""
+
+import datetime
+import functools
+import hashlib
+import io
+import zipfile
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Max
+from django.utils.translation import gettext as _
+
+from agreements import events, notifications, policies
+from agreements.models import (
+    Agreement,
+    AgreementParty,
+    AgreementVersion,
+    Organisation,
+    OrganisationMember,
+    Signatory,
+)
+from agreements.roles import Role, has_role
+from agreements.transitions import TRANSITIONS
+from audit.services import record_refusal
+from stipula.errors import (
+    ConcurrentChange,
+    DomainError,
+    PermissionDenied,
+    TransitionNotAllowed,
+    ValidationFailed,
+)
+
+MAX_DOCX_BYTES = 20 * 1024 * 1024
+
+
+def audited_refusals(attempted: str):
+    """Record a refused attempt (any DomainError) as its own audit event, then re-raise it."""
+
+    def decorate(service):
+        @functools.wraps(service)
+        def wrapper(*, actor, **kwargs):
+            try:
+                return service(actor=actor, **kwargs)
+            except DomainError as error:
+                target = kwargs.get("agreement")
+                record_refusal(
+                    actor=actor,
+                    attempted=attempted,
+                    error=error,
+                    agreement_id=target.pk if isinstance(target, Agreement) else None,
+                )
+                raise
+
+        return wrapper
+
+    return decorate
+
+
+def _lock(agreement: Agreement) -> Agreement:
+    try:
+        return Agreement.objects.select_for_update(no_key=True, of=("self",)).get(pk=agreement.pk)
+    except Agreement.DoesNotExist:
+        raise ValidationFailed(_("This agreement does not exist (any more).")) from None
+
+
+def _full_clean(obj, exclude=None):
+    try:
+        obj.full_clean(exclude=exclude)
+    except ValidationError as error:
+        messages = []
+        for field, errors in error.message_dict.items():
+            label = (
+                obj._meta.get_field(field).verbose_name if field != "__all__" else ""
+            )
+            prefix = f"{label}: " if label else ""
+            messages.extend(prefix + str(e) for e in errors)
+        raise ValidationFailed(" ".join(messages)) from None
+
+
+def allowed_transition_labels(agreement: Agreement) -> list[str]:
+    return [
+        str(TRANSITIONS[t.name].label)
+        for t in agreement.get_available_state_transitions()
+        if t.name in TRANSITIONS
+    ]
+
+
+def _acting_role(name: str, agreement: Agreement, actor) -> str:
+    info = TRANSITIONS[name]
+    if actor is None:
+        return "system"
+    if name == "withdraw" and not policies.is_responsible_legal_officer(agreement, actor):
+        return Role.ADMINISTRATOR.value
+    return info.role.value
+
+
+def _transition(
+    *,
+    actor,
+    agreement: Agreement,
+    name: str,
+    expected_state: str | None = None,
+    reason: str = "",
+    extra: dict | None = None,
+) -> Agreement:
+    info = TRANSITIONS[name]
+    if info.needs_reason and not reason.strip():
+        raise ValidationFailed(_("Give a reason: it is kept in the record of the procedure."))
+    locked = _lock(agreement)
+    if expected_state is not None and locked.state != expected_state:
+        raise ConcurrentChange(
+            _(
+                "Someone else changed this agreement meanwhile: it is now in state "
+                "«%(state)s». Reload the page and check before acting again."
+            )
+            % {"state": locked.get_state_display()},
+            state=locked.state,
+        )
+    method = getattr(locked, name)
+    meta = method._django_fsm
+    # The permission is the same from every source state, so it is checked before the state.
+    permission = next(iter(meta.transitions.values()))
+    if not permission.has_perm(locked, actor):
+        raise PermissionDenied(info.who, state=locked.state)
+    current = meta.get_transition(locked.state)
+    if current is None:
+        allowed = allowed_transition_labels(locked)
+        raise TransitionNotAllowed(
+            _(
+                "«%(action)s» is not possible while the agreement is in state «%(state)s». "
+                "Possible now: %(allowed)s."
+            )
+            % {
+                "action": info.label,
+                "state": locked.get_state_display(),
+                "allowed": ", ".join(allowed) if allowed else _("nothing (final state)"),
+            },
+            state=locked.state,
+        )
+    blockers = [str(c.explain(locked)) for c in current.conditions if not c(locked)]
+    if blockers:
+        raise TransitionNotAllowed(
+            _("«%(action)s» is not possible yet. %(blockers)s")
+            % {"action": info.label, "blockers": " ".join(blockers)},
+            state=locked.state,
+        )
+    before = locked.state
+    if info.needs_reason and name != "request_changes":
+        method(reason=reason.strip())
+    else:
+        method()
+    locked.save()
+    event = events.agreement_transitioned(
+        actor=actor,
+        agreement=locked,
+        action=info.action,
+        role=_acting_role(name, locked, actor),
+        before=before,
+        reason=reason.strip(),
+        extra=extra,
+    )
+    transaction.on_commit(
+        functools.partial(notifications.notify_transition, event_seq=event.seq), robust=True
+    )
+    return locked
+
+
+def _transition_service(name: str):
+    @audited_refusals(f"agreement.{name}")
+    @transaction.atomic(durable=True)
+    def service(*, actor, agreement: Agreement, expected_state: str | None = None, reason=""):
+        return _transition(
+            actor=actor,
+            agreement=agreement,
+            name=name,
+            expected_state=expected_state,
+            reason=reason,
+        )
+
+    service.__name__ = f"agreement_{name}"
+    service.__doc__ = f"Fire the «{name}» transition (see agreements.transitions)."
+    return service
+
+
+agreement_open_negotiation = _transition_service("open_negotiation")
+agreement_submit_for_review = _transition_service("submit_for_review")
+agreement_request_changes = _transition_service("request_changes")
+agreement_approve = _transition_service("approve")
+agreement_reject = _transition_service("reject")
+agreement_withdraw = _transition_service("withdraw")
+agreement_complete_signing = _transition_service("complete_signing")
+
+TRANSITION_SERVICES = {
+    "open_negotiation": agreement_open_negotiation,
+    "submit_for_review": agreement_submit_for_review,
+    "request_changes": agreement_request_changes,
+    "approve": agreement_approve,
+    "reject": agreement_reject,
+    "withdraw": agreement_withdraw,
+    "complete_signing": agreement_complete_signing,
+}
+
+
+# Organisations -------------------------------------------------------------------------------
+
+
+def _require_admin(actor):
+    if actor is not None and not has_role(actor, Role.ADMINISTRATOR):
+        raise PermissionDenied(_("Only an administrator can manage organisations."))
+
+
+@audited_refusals("organisation.create")
+@transaction.atomic(durable=True)
+def organisation_create(
+    *,
+    actor,
+    name: str,
+    kind: str,
+    fiscal_code: str = "",
+    vat_number: str = "",
+    ipa_code: str = "",
+) -> Organisation:
+    _require_admin(actor)
+    organisation = Organisation(
+        name=name.strip(),
+        kind=kind,
+        fiscal_code=fiscal_code.strip().upper(),
+        vat_number=vat_number.strip(),
+        ipa_code=ipa_code.strip(),
+    )
+    _full_clean(organisation)
+    organisation.save()
+    events.organisation_created(
+        actor=actor, organisation=organisation, role=_admin_role(actor)
+    )
+    return organisation
+
+
+def _admin_role(actor) -> str:
+    return "system" if actor is None else Role.ADMINISTRATOR.value
+
+
+@audited_refusals("organisation.add_member")
+@transaction.atomic(durable=True)
+def organisation_add_member(
+    *, actor, organisation: Organisation, user, title: str = ""
+) -> OrganisationMember:
+    _require_admin(actor)
+    if OrganisationMember.objects.filter(organisation=organisation, user=user).exists():
+        raise ValidationFailed(
+            _("%(user)s already acts for %(organisation)s.")
+            % {"user": user.get_username(), "organisation": organisation.name}
+        )
+    membership = OrganisationMember.objects.create(
+        organisation=organisation, user=user, title=title.strip()
+    )
+    events.member_added(actor=actor, membership=membership, role=_admin_role(actor))
+    return membership
+
+
+# Agreements ----------------------------------------------------------------------------------
+
+
+@audited_refusals("agreement.create")
+@transaction.atomic(durable=True)
+def agreement_create(
+    *,
+    actor,
+    subject: str,
+    kind: str,
+    valid_from: datetime.date | None = None,
+    valid_until: datetime.date | None = None,
+) -> Agreement:
+    """A legal officer opens a new agreement in draft; they are its responsible officer."""
+    if not policies.can_create_agreement(actor):
+        raise PermissionDenied(_("Only a legal officer can create an agreement."))
+    agreement = Agreement(
+        subject=subject.strip(),
+        kind=kind,
+        legal_officer=actor,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
+    _full_clean(agreement, exclude=["state", "current_version", "approved_version"])
+    agreement.save()
+    events.agreement_created(actor=actor, agreement=agreement, role=Role.LEGAL_OFFICER.value)
+    return agreement
+
+
+def _require_editable(agreement: Agreement, actor) -> None:
+    if not policies.is_responsible_legal_officer(agreement, actor):
+        raise PermissionDenied(
+            _("Only the responsible legal officer of this agreement can change it.")
+        )
+    if not policies.can_edit(agreement, actor):
+        raise TransitionNotAllowed(
+            _(
+                "The agreement is in state «%(state)s»: parties, signatories and text can change "
+                "only in draft or negotiation."
+            )
+            % {"state": agreement.get_state_display()},
+            state=agreement.state,
+        )
+
+
+@audited_refusals("agreement.add_party")
+@transaction.atomic(durable=True)
+def agreement_add_party(
+    *, actor, agreement: Agreement, organisation: Organisation, role_description: str = ""
+) -> AgreementParty:
+    locked = _lock(agreement)
+    _require_editable(locked, actor)
+    if locked.parties.filter(organisation=organisation).exists():
+        raise ValidationFailed(
+            _("%(organisation)s is already a party of this agreement.")
+            % {"organisation": organisation.name}
+        )
+    position = (locked.parties.aggregate(m=Max("position"))["m"] or 0) + 1
+    party = AgreementParty.objects.create(
+        agreement=locked,
+        organisation=organisation,
+        position=position,
+        role_description=role_description.strip(),
+    )
+    events.party_added(actor=actor, party=party, role=Role.LEGAL_OFFICER.value)
+    return party
+
+
+@audited_refusals("agreement.add_signatory")
+@transaction.atomic(durable=True)
+def agreement_add_signatory(
+    *,
+    actor,
+    agreement: Agreement,
+    party: AgreementParty,
+    user,
+    title: str,
+    authorising_act: str,
+    fiscal_code: str = "",
+) -> Signatory:
+    locked = _lock(agreement)
+    _require_editable(locked, actor)
+    if party.agreement_id != locked.pk:
+        raise ValidationFailed(_("That party does not belong to this agreement."))
+    if not OrganisationMember.objects.filter(organisation=party.organisation, user=user).exists():
+        raise ValidationFailed(
+            _(
+                "%(user)s does not act for %(organisation)s: add them as a member of the "
+                "organisation first."
+            )
+            % {"user": user.get_username(), "organisation": party.organisation.name}
+        )
+    if party.signatories.filter(user=user).exists():
+        raise ValidationFailed(
+            _("%(user)s is already a signatory for %(organisation)s.")
+            % {"user": user.get_username(), "organisation": party.organisation.name}
+        )
+    signatory = Signatory(
+        party=party,
+        user=user,
+        full_name=user.get_full_name() or user.get_username(),
+        title=title.strip(),
+        authorising_act=authorising_act.strip(),
+        fiscal_code=fiscal_code.strip().upper(),
+        position=party.signatories.count() + 1,
+    )
+    _full_clean(signatory)
+    signatory.save()
+    events.signatory_added(actor=actor, signatory=signatory, role=Role.LEGAL_OFFICER.value)
+    return signatory
+
+
+def _check_docx(data: bytes) -> None:
+    if len(data) > MAX_DOCX_BYTES:
+        raise ValidationFailed(
+            _("The file is %(size)d MB; the limit is %(limit)d MB.")
+            % {"size": len(data) // (1024 * 1024), "limit": MAX_DOCX_BYTES // (1024 * 1024)}
+        )
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = set(archive.namelist())
+    except zipfile.BadZipFile:
+        raise ValidationFailed(
+            _("The file is not a DOCX document (it is not a valid ZIP archive). Save it as .docx.")
+        ) from None
+    if "word/document.xml" not in names:
+        raise ValidationFailed(
+            _("The file is not a Word document: it has no word/document.xml. Save it as .docx.")
+        )
+    if "word/vbaProject.bin" in names:
+        raise ValidationFailed(
+            _("The document contains macros (.docm); save it as a plain .docx without macros.")
+        )
+
+
+def _store_content_addressed(data: bytes, version: AgreementVersion) -> str:
+    """Files are named by their SHA-256, so a rolled-back attempt leaves at most a file that the
+    next upload of the same bytes reuses, and a stored file is never overwritten with other bytes.
+    """
+    storage = version.docx.storage
+    name = version.docx.field.generate_filename(version, "version.docx")
+    if not storage.exists(name):
+        name = storage.save(name, ContentFile(data))
+    return name
+
+
+@audited_refusals("agreement.create_version")
+@transaction.atomic(durable=True)
+def version_create(
+    *, actor, agreement: Agreement, docx: bytes, note: str = ""
+) -> AgreementVersion:
+    """Store a new immutable version of the text; it becomes the current draft."""
+    locked = _lock(agreement)
+    _require_editable(locked, actor)
+    _check_docx(docx)
+    last = locked.versions.order_by("-number").first()
+    version = AgreementVersion(
+        agreement=locked,
+        number=(last.number + 1) if last else 1,
+        parent=last,
+        docx_sha256=hashlib.sha256(docx).hexdigest(),
+        author=actor,
+        note=note.strip(),
+    )
+    version.docx.name = _store_content_addressed(docx, version)
+    version.save()
+    # The current version is data, not state: the FSM field is untouched.
+    Agreement.objects.filter(pk=locked.pk).update(current_version=version)
+    events.version_created(actor=actor, version=version, role=Role.LEGAL_OFFICER.value)
+    return version

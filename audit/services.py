@@ -1,0 +1,100 @@
+"""Writing the audit log. Only services call these, inside the transaction of their change."""
+
+from collections.abc import Iterable
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.chain import GENESIS_HASH, canonical_bytes, canonical_json, event_hash
+from audit.models import AuditAction, AuditChainHead, AuditEvent
+from stipula import context
+
+
+def _lock_head() -> AuditChainHead:
+    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is not None:
+        return head
+    # First event ever (or a test database that was flushed): start from the last stored event.
+    last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    seq, hash_ = last if last else (0, GENESIS_HASH)
+    AuditChainHead.objects.bulk_create(
+        [AuditChainHead(pk=1, seq=seq, hash=hash_)], ignore_conflicts=True
+    )
+    return AuditChainHead.objects.select_for_update().get(pk=1)
+
+
+def record_event(
+    *,
+    actor,
+    action: AuditAction | str,
+    obj=None,
+    object_type: str = "",
+    object_id: str = "",
+    agreement_id: int | None = None,
+    role: str = "",
+    payload: dict | None = None,
+    documents: Iterable[dict] = (),
+    reason: str = "",
+) -> AuditEvent:
+    """Append one event to the chain. Must run inside the transaction of the change it records."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit events are written in the transaction of their change")
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+    head = _lock_head()
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    event = AuditEvent(
+        seq=head.seq + 1,
+        created_at=timezone.now(),
+        actor_id=actor.pk if is_user else None,
+        actor_username=actor.get_username() if is_user else "",
+        actor_role=role if is_user else (role or "system"),
+        action=str(action),
+        object_type=object_type,
+        object_id=str(object_id),
+        agreement_id=agreement_id,
+        payload=canonical_json(payload or {}),
+        documents=canonical_json(list(documents)),
+        reason=reason or "",
+        request_id=context.request_id.get(),
+        prev_hash=head.hash,
+    )
+    event.hash = event_hash(
+        head.hash,
+        canonical_bytes(
+            event.seq,
+            event.created_at,
+            event.actor_id,
+            event.actor_username,
+            event.actor_role,
+            event.action,
+            event.object_type,
+            event.object_id,
+            event.agreement_id,
+            event.payload,
+            event.documents,
+            event.reason,
+            event.request_id,
+        ),
+    )
+    event.save(force_insert=True)
+    AuditChainHead.objects.filter(pk=1).update(seq=event.seq, hash=event.hash)
+    return event
+
+
+def record_refusal(*, actor, attempted: str, error, agreement_id=None, obj=None, role="") -> None:
+    """Record a refused attempt in its own transaction, after the attempt's was rolled back."""
+    payload = {"attempted": attempted, "code": error.code, "message": str(error)}
+    payload.update({k: str(v) for k, v in error.details.items()})
+    with transaction.atomic(durable=not connection.in_atomic_block):
+        record_event(
+            actor=actor,
+            action=AuditAction.ACTION_REFUSED,
+            obj=obj,
+            object_type="" if obj is not None else "agreements.agreement",
+            object_id="" if obj is not None else str(agreement_id or ""),
+            agreement_id=agreement_id,
+            role=role,
+            payload=payload,
+        )
