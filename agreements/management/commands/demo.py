@@ -1,0 +1,227 @@
+"""Walk the Patto per l'Inclusione Sociale through its lifecycle on the demo data, step by step."""
+
+import datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core import mail
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.test import override_settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from agreements import demo_data, services
+from agreements.docx import compose_docx
+from agreements.models import Agreement, Organisation
+from stipula.errors import DomainError
+
+
+def patto_docx(*, extra_articles=()) -> bytes:
+    parties = [row[0] for row in demo_data.PARTIES]
+    sections = [
+        ("Premesse", demo_data.PREMISES),
+        ("Art. 1 - Obiettivi", ["Le Parti si impegnano a:", *demo_data.OBJECTIVES]),
+        ("Art. 2 - Azioni", ["Gli obiettivi si realizzano attraverso:", *demo_data.ACTIONS]),
+        *extra_articles,
+    ]
+    return compose_docx(title=demo_data.PATTO_SUBJECT, sections=sections, parties=parties)
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the parties of the Patto per l'Inclusione Sociale and walk one agreement through "
+        "its lifecycle, printing each step."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--language", default=None, help="it or en (default: settings)")
+
+    def handle(self, *args, language=None, **options):
+        with translation.override(language or translation.get_language()):
+            self._handle()
+
+    def _handle(self):
+        self.step = 0
+        call_command("migrate", verbosity=0, interactive=False)
+        # E-mail is kept in memory and summarised, so that the steps stay readable.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            mail.outbox = []
+            try:
+                self.run()
+            except DomainError as error:
+                raise CommandError(str(error)) from None
+
+    def say(self, text):
+        self.step += 1
+        self.stdout.write(f"{self.step:2d}. {text}")
+
+    def ok(self, text):
+        self.stdout.write(self.style.SUCCESS(f"    {text}"))
+
+    def run(self):
+        staff = self.ensure_staff()
+        officer, reviewer = staff["legal_officer"], staff["reviewer"]
+        organisations = self.ensure_parties()
+
+        self.say(_("The legal officer %(name)s opens a new agreement.")
+                 % {"name": officer.get_full_name()})
+        agreement = services.agreement_create(
+            actor=officer,
+            subject=demo_data.PATTO_SUBJECT,
+            kind=Agreement.Kind.PATTO_TERRITORIALE,
+            valid_from=datetime.date(2027, 1, 1),
+            valid_until=datetime.date(2029, 12, 31),
+        )
+        self.ok(_("Agreement no. %(id)d «%(subject)s»: %(state)s")
+                % {"id": agreement.pk, "subject": agreement.subject,
+                   "state": agreement.get_state_display()})  # fmt: skip
+
+        self.say(_("She adds the %(n)d parties in order, each with its signatory.")
+                 % {"n": len(organisations)})  # fmt: skip
+        for organisation, signatory, row in organisations:
+            party = services.agreement_add_party(
+                actor=officer, agreement=agreement, organisation=organisation
+            )
+            services.agreement_add_signatory(
+                actor=officer,
+                agreement=agreement,
+                party=party,
+                user=signatory,
+                title=row[7],
+                authorising_act=row[8],
+            )
+            self.ok(f"{party.position:2d}. {organisation.name} - {signatory.get_full_name()}, "
+                    f"{row[7]}")  # fmt: skip
+
+        self.say(_("She drafts the text (version 1)."))
+        v1 = services.version_create(
+            actor=officer, agreement=agreement, docx=patto_docx(), note=_("First draft")
+        )
+        self.ok(f"v{v1.number} SHA-256 {v1.docx_sha256}")
+
+        self.transition(services.agreement_open_negotiation, officer, agreement)
+
+        self.say(_("The parties ask for an article on the permanent Forum (version 2)."))
+        forum = ("Art. 3 - Forum permanente", [
+            "È istituito il Forum permanente per l'inclusione sociale, composto da un "
+            "rappresentante per ciascuna Parte, che si riunisce almeno due volte l'anno.",
+        ])  # fmt: skip
+        v2 = services.version_create(
+            actor=officer,
+            agreement=agreement,
+            docx=patto_docx(extra_articles=[forum]),
+            note=_("Article on the Forum, as proposed by the parties"),
+        )
+        self.ok(f"v{v2.number} SHA-256 {v2.docx_sha256}")
+
+        self.transition(services.agreement_submit_for_review, officer, agreement)
+
+        self.say(_("The legal officer tries to approve her own draft: refused (four-eyes)."))
+        try:
+            services.agreement_approve(actor=officer, agreement=agreement)
+        except DomainError as error:
+            self.ok(_("Refused and recorded in the audit trail: %(error)s") % {"error": error})
+        else:
+            raise CommandError("the drafter was allowed to approve her own draft")
+
+        reason = "Specificare la copertura finanziaria delle azioni (art. 4)."
+        self.transition(services.agreement_request_changes, reviewer, agreement, reason=reason)
+
+        self.say(_("The legal officer adds the financial coverage (version 3)."))
+        funding = ("Art. 4 - Copertura finanziaria", [
+            "Le azioni del presente Patto sono realizzate nei limiti delle risorse già previste "
+            "nei bilanci delle Parti, senza nuovi o maggiori oneri per la finanza pubblica.",
+        ])  # fmt: skip
+        v3 = services.version_create(
+            actor=officer,
+            agreement=agreement,
+            docx=patto_docx(extra_articles=[forum, funding]),
+            note=_("Financial coverage clause"),
+        )
+        self.ok(f"v{v3.number} SHA-256 {v3.docx_sha256}")
+
+        self.transition(services.agreement_submit_for_review, officer, agreement)
+        self.transition(services.agreement_approve, reviewer, agreement)
+        agreement.refresh_from_db()
+        self.ok(_("Approved version: v%(n)d, SHA-256 %(hash)s")
+                % {"n": agreement.approved_version.number,
+                   "hash": agreement.approved_version.docx_sha256})  # fmt: skip
+
+        self.say(_("Digital signature: not available yet in this version of Stipula."))
+        self.stdout.write(self.style.WARNING("    " + _(
+            "The demo stops here, where signing begins: it records no signature and no "
+            "registration that was not really made. The agreement waits in state «%(state)s»."
+        ) % {"state": agreement.get_state_display()}))  # fmt: skip
+
+        self.say(_("Verification of the audit trail:"))
+        call_command("audit_verify", stdout=self.stdout, stderr=self.stderr)
+
+        self.stdout.write("")
+        self.stdout.write(_(
+            "Open the web interface with ./scripts/serve and log in as laura.bianchi (legal "
+            "officer), marco.rossi (reviewer), giulia.neri (registrar), paolo.conti (auditor), "
+            "admin, or a signatory such as presidente.conferenza; password: %(password)s"
+        ) % {"password": demo_data.DEMO_PASSWORD})  # fmt: skip
+
+    def transition(self, service, actor, agreement, **kwargs):
+        from agreements.transitions import TRANSITIONS
+
+        name = service.__name__.removeprefix("agreement_")
+        self.say(_("%(actor)s: %(action)s") % {"actor": actor.get_full_name(),
+                                                "action": TRANSITIONS[name].label})  # fmt: skip
+        result = service(actor=actor, agreement=agreement, **kwargs)
+        extra = (" - " + _("reason: %s") % kwargs["reason"]) if kwargs.get("reason") else ""
+        self.ok(_("State: %(state)s") % {"state": result.get_state_display()} + extra)
+        for message in mail.outbox:
+            self.ok(ngettext("E-mail «%(subject)s» to %(n)d recipient",
+                             "E-mail «%(subject)s» to %(n)d recipients", len(message.to))
+                    % {"subject": message.subject, "n": len(message.to)})  # fmt: skip
+        mail.outbox = []
+
+    @transaction.atomic
+    def _user(self, username, first_name, last_name, role):
+        User = get_user_model()
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "first_name": first_name,
+                "last_name": last_name,
+                "email": f"{username}@demo.stipula.invalid",
+                "is_staff": role == "administrator",
+                "is_superuser": role == "administrator",
+            },
+        )
+        if created:
+            user.set_password(demo_data.DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+        return user
+
+    def ensure_staff(self):
+        self.say(_("Demo users: legal officer, reviewer, registrar, auditor, administrator."))
+        staff = {}
+        for username, first, last, role in demo_data.STAFF:
+            staff[role] = self._user(username, first, last, role)
+            self.ok(f"{username} ({first} {last})")
+        return staff
+
+    def ensure_parties(self):
+        self.say(_("Parties of the Patto, from the seed text, each with a person who signs."))
+        result = []
+        for row in demo_data.PARTIES:
+            name, kind, fiscal_code, vat, username, first, last, title, _act = row
+            signatory = self._user(username, first, last, "signatory")
+            organisation = Organisation.objects.filter(name=name).first()
+            if organisation is None:
+                organisation = services.organisation_create(
+                    actor=None, name=name, kind=kind, fiscal_code=fiscal_code, vat_number=vat
+                )
+                services.organisation_add_member(
+                    actor=None, organisation=organisation, user=signatory, title=title
+                )
+            result.append((organisation, signatory, row))
+        self.ok(_("%(n)d parties ready") % {"n": len(result)})
+        return result
