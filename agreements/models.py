@@ -99,8 +99,10 @@ def guard(explanation):
 
 
 @guard(
-    lambda a: _("Add at least two parties, each with at least one signatory (missing: %s).")
-    % (", ".join(a.parties_without_signatories()) or _("a second party"))
+    lambda a: (
+        _("Add at least two parties, each with at least one signatory (missing: %s).")
+        % (", ".join(a.parties_without_signatories()) or _("a second party"))
+    )
 )
 def has_two_parties_with_signatories(agreement) -> bool:
     return agreement.parties.count() >= 2 and not agreement.parties_without_signatories()
@@ -112,8 +114,10 @@ def has_current_version(agreement) -> bool:
 
 
 @guard(
-    lambda a: _("These signatories have no valid signature yet: %s.")
-    % ", ".join(a.signatories_missing_signature())
+    lambda a: (
+        _("These signatories have no valid signature yet: %s.")
+        % ", ".join(a.signatories_missing_signature())
+    )
 )
 def all_signatures_valid(agreement) -> bool:
     return not agreement.signatories_missing_signature()
@@ -302,9 +306,7 @@ class AgreementParty(models.Model):
             models.UniqueConstraint(
                 fields=["agreement", "organisation"], name="unique_party_per_agreement"
             ),
-            models.UniqueConstraint(
-                fields=["agreement", "position"], name="unique_party_position"
-            ),
+            models.UniqueConstraint(fields=["agreement", "position"], name="unique_party_position"),
         ]
 
     def __str__(self):

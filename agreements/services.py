@@ -76,9 +76,7 @@ def _full_clean(obj, exclude=None):
     except ValidationError as error:
         messages = []
         for field, errors in error.message_dict.items():
-            label = (
-                obj._meta.get_field(field).verbose_name if field != "__all__" else ""
-            )
+            label = obj._meta.get_field(field).verbose_name if field != "__all__" else ""
             prefix = f"{label}: " if label else ""
             messages.extend(prefix + str(e) for e in errors)
         raise ValidationFailed(" ".join(messages)) from None
@@ -237,9 +235,7 @@ def organisation_create(
     )
     _full_clean(organisation)
     organisation.save()
-    events.organisation_created(
-        actor=actor, organisation=organisation, role=_admin_role(actor)
-    )
+    events.organisation_created(actor=actor, organisation=organisation, role=_admin_role(actor))
     return organisation
 
 
@@ -413,9 +409,7 @@ def _store_content_addressed(data: bytes, version: AgreementVersion) -> str:
 
 @audited_refusals("agreement.create_version")
 @transaction.atomic(durable=True)
-def version_create(
-    *, actor, agreement: Agreement, docx: bytes, note: str = ""
-) -> AgreementVersion:
+def version_create(*, actor, agreement: Agreement, docx: bytes, note: str = "") -> AgreementVersion:
     """Store a new immutable version of the text; it becomes the current draft."""
     locked = _lock(agreement)
     _require_editable(locked, actor)

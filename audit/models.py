@@ -81,3 +81,6 @@ class AuditChainHead(models.Model):
 
     class Meta:
         verbose_name = _("audit chain head")
+
+    def __str__(self):
+        return f"#{self.seq} {self.hash}"

@@ -17,9 +17,7 @@ def _append_only_triggers(request):
     if not marker and not names & {"db", "transactional_db"}:
         yield
         return
-    transactional = "transactional_db" in names or bool(
-        marker and marker.kwargs.get("transaction")
-    )
+    transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
     ensure_triggers()
     yield
@@ -30,7 +28,9 @@ def _append_only_triggers(request):
 @pytest.fixture
 def postgresql_only():
     if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (SQLite has no TRUNCATE and no row locks between connections)")
+        pytest.skip(
+            "needs PostgreSQL (SQLite has no TRUNCATE and no row locks between connections)"
+        )
 
 
 def pytest_collection_modifyitems(config, items):

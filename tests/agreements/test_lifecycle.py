@@ -6,7 +6,12 @@ from django.core import mail
 from agreements import services
 from agreements.models import Agreement, AgreementState
 from audit.models import AuditAction, AuditEvent
-from stipula.errors import ConcurrentChange, PermissionDenied, TransitionNotAllowed, ValidationFailed
+from stipula.errors import (
+    ConcurrentChange,
+    PermissionDenied,
+    TransitionNotAllowed,
+    ValidationFailed,
+)
 from tests.factories import (
     add_party_with_signatory,
     events_for,

@@ -66,8 +66,10 @@ class Command(BaseCommand):
         officer, reviewer = staff["legal_officer"], staff["reviewer"]
         organisations = self.ensure_parties()
 
-        self.say(_("The legal officer %(name)s opens a new agreement.")
-                 % {"name": officer.get_full_name()})
+        self.say(
+            _("The legal officer %(name)s opens a new agreement.")
+            % {"name": officer.get_full_name()}
+        )
         agreement = services.agreement_create(
             actor=officer,
             subject=demo_data.PATTO_SUBJECT,
