@@ -98,12 +98,16 @@ def guard(explanation):
     return decorate
 
 
-@guard(
-    lambda a: (
-        _("Add at least two parties, each with at least one signatory (missing: %s).")
-        % (", ".join(a.parties_without_signatories()) or _("a second party"))
-    )
-)
+def _explain_parties(agreement):
+    missing = agreement.parties_without_signatories()
+    if missing:
+        return _("Every party needs at least one signatory (missing for: %(parties)s).") % {
+            "parties": ", ".join(missing)
+        }
+    return _("Add at least two parties, each with at least one signatory.")
+
+
+@guard(_explain_parties)
 def has_two_parties_with_signatories(agreement) -> bool:
     return agreement.parties.count() >= 2 and not agreement.parties_without_signatories()
 

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from agreements import events, notifications, policies
@@ -426,6 +427,8 @@ def version_create(*, actor, agreement: Agreement, docx: bytes, note: str = "") 
     version.docx.name = _store_content_addressed(docx, version)
     version.save()
     # The current version is data, not state: the FSM field is untouched.
-    Agreement.objects.filter(pk=locked.pk).update(current_version=version)
+    Agreement.objects.filter(pk=locked.pk).update(
+        current_version=version, updated_at=timezone.now()
+    )
     events.version_created(actor=actor, version=version, role=Role.LEGAL_OFFICER.value)
     return version

@@ -52,6 +52,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "stipula.middleware.RequestIdMiddleware",
+    # viewflow's Material frontend: puts the site and app on request.resolver_match, and handles
+    # Turbo form submissions (viewflow's AppConfig would otherwise add these silently).
+    "viewflow.middleware.SiteMiddleware",
+    "viewflow.middleware.HotwireTurboMiddleware",
 ]
 
 ROOT_URLCONF = "stipula.urls"
