@@ -98,7 +98,7 @@ TRANSITIONS = {
             _("Annul"),
             AuditAction.ANNULLED,
             Role.REGISTRAR,
-            _("Only a registrar can annul a registration."),
+            _("Only a registrar can annul a registered agreement."),
             needs_reason=True,
             style="danger",
         ),

@@ -65,3 +65,19 @@ def registrar(db):
     from tests.factories import make_user
 
     return make_user("registrar", "registrar")
+
+
+@pytest.fixture(autouse=True)
+def _english(request):
+    """Tests read messages in English unless they ask for Italian (the users' default) with the
+    `italian` fixture."""
+    from django.utils import translation
+
+    language = "it" if "italian" in request.fixturenames else "en"
+    with translation.override(language):
+        yield
+
+
+@pytest.fixture
+def italian():
+    """Run the test in Italian, the default language of the interface."""

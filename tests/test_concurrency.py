@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from django.db import connection, transaction
+from django.utils import translation
 
 from agreements import services
 from agreements.models import Agreement, AgreementState
@@ -24,7 +25,8 @@ def run_together(*calls):
     def worker(index, call):
         try:
             barrier.wait()
-            results[index] = ("ok", call())
+            with translation.override("en"):  # a thread starts with no language of its own
+                results[index] = ("ok", call())
         except Exception as error:  # noqa: BLE001 - collected for the assertions
             results[index] = ("error", error)
         finally:

@@ -67,8 +67,8 @@ def test_the_compiled_catalogue_matches_the_source_catalogue():
         catalogue = gettext.GNUTranslations(compiled)
     for entry in parse_po(PO):
         if "msgid_plural" in entry:
-            assert catalogue.ngettext(entry["msgid"], entry["msgid_plural"], 1) == (
-                entry["msgstr"][0]
+            assert (
+                catalogue.ngettext(entry["msgid"], entry["msgid_plural"], 1) == (entry["msgstr"][0])
             )
         else:
             assert catalogue.gettext(entry["msgid"]) == entry["msgstr"][0], entry["msgid"]

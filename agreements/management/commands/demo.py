@@ -81,7 +81,7 @@ class Command(BaseCommand):
                 % {"id": agreement.pk, "subject": agreement.subject,
                    "state": agreement.get_state_display()})  # fmt: skip
 
-        self.say(_("She adds the %(n)d parties in order, each with its signatory.")
+        self.say(_("The legal officer adds the %(n)d parties in order, each with its signatory.")
                  % {"n": len(organisations)})  # fmt: skip
         for organisation, signatory, row in organisations:
             party = services.agreement_add_party(
@@ -98,7 +98,7 @@ class Command(BaseCommand):
             self.ok(f"{party.position:2d}. {organisation.name} - {signatory.get_full_name()}, "
                     f"{row[7]}")  # fmt: skip
 
-        self.say(_("She drafts the text (version 1)."))
+        self.say(_("The legal officer drafts the text (version 1)."))
         v1 = services.version_create(
             actor=officer, agreement=agreement, docx=patto_docx(), note=_("First draft")
         )
@@ -121,7 +121,7 @@ class Command(BaseCommand):
 
         self.transition(services.agreement_submit_for_review, officer, agreement)
 
-        self.say(_("The legal officer tries to approve her own draft: refused (four-eyes)."))
+        self.say(_("The legal officer tries to approve a draft she wrote: refused (four-eyes)."))
         try:
             services.agreement_approve(actor=officer, agreement=agreement)
         except DomainError as error:
@@ -211,7 +211,12 @@ class Command(BaseCommand):
         return staff
 
     def ensure_parties(self):
-        self.say(_("Parties of the Patto, from the seed text, each with a person who signs."))
+        self.say(
+            _(
+                "The parties of the Patto per l'Inclusione Sociale, each with the person who "
+                "signs for it."
+            )
+        )
         result = []
         for row in demo_data.PARTIES:
             name, kind, fiscal_code, vat, username, first, last, title, _act = row
@@ -225,5 +230,7 @@ class Command(BaseCommand):
                     actor=None, organisation=organisation, user=signatory, title=title
                 )
             result.append((organisation, signatory, row))
-        self.ok(_("%(n)d parties ready") % {"n": len(result)})
+        self.ok(
+            ngettext("%(n)d party ready", "%(n)d parties ready", len(result)) % {"n": len(result)}
+        )
         return result
