@@ -165,7 +165,9 @@ def verify_rows(rows, *, start_seq: int = 1, start_hash: str = GENESIS_HASH):
                 f"missing: found event {seq} where event {expected_seq} was expected",
             )
         if prev_hash != prev:
-            raise ChainBroken(seq, "its previous hash does not match the hash of the event before it")
+            raise ChainBroken(
+                seq, "its previous hash does not match the hash of the event before it"
+            )
         body = canonical_bytes(
             seq,
             created_at,

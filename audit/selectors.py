@@ -1,11 +1,15 @@
 """Reading the audit log."""
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 
 from django.db import connection
 
 from audit.chain import GENESIS_HASH, ROW_COLUMNS, ChainBroken, verify_rows
 from audit.models import AuditChainHead, AuditEvent
+
+BATCH_SIZE = 10_000
 
 _SELECT = "SELECT {cols} FROM {table} WHERE seq > %s ORDER BY seq LIMIT %s"
 _TABLE = AuditEvent._meta.db_table
@@ -21,13 +25,13 @@ def _select(vendor: str) -> str:
     return _SELECT.format(cols=cols, table=_TABLE)
 
 
-def _binary_pg_cursor():
-    """A psycopg 3 cursor on Django's connection that fetches results in binary format.
+def _binary_batches(select: str, batch_size: int):
+    """PostgreSQL with psycopg 3: return fetch(after_seq) -> list of rows, in binary format.
 
-    Verifying parses every column of every event, and binary results halve that cost (no text
-    parsing of integers and timestamps). Django's own cursors bind parameters client-side, which
-    rules binary results out, so this one is a plain psycopg.Cursor on the same connection (same
-    transaction), bypassing Django's query logging. None for psycopg2.
+    Verifying parses every column of every event, and binary results cost half as much to parse
+    as text (no parsing of integers and timestamps). Django's cursors bind parameters client-side,
+    which rules binary results out, so this is a plain psycopg.Cursor on Django's connection: the
+    same transaction, but not in Django's query log. None with psycopg2.
     """
     from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
@@ -36,10 +40,17 @@ def _binary_pg_cursor():
     import psycopg
 
     connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
+    raw = connection.connection
+
+    def fetch(after_seq: int) -> list[tuple]:
+        with psycopg.Cursor(raw) as cursor:
+            cursor.execute(select, [after_seq, batch_size], binary=True)
+            return cursor.fetchall()
+
+    return fetch
 
 
-def iter_chain_rows(*, after_seq: int = 0, batch_size: int = 20_000):
+def iter_chain_rows(*, after_seq: int = 0, batch_size: int = BATCH_SIZE):
     """Yield every event as a tuple in ROW_COLUMNS order, by seq, a batch at a time.
 
     ``created_at`` comes as a naive datetime in UTC (see audit.chain.format_time). Keyset
@@ -47,17 +58,20 @@ def iter_chain_rows(*, after_seq: int = 0, batch_size: int = 20_000):
     transaction or server-side cursor open between batches.
     """
     select = _select(connection.vendor)
-    last = after_seq
-    raw = _binary_pg_cursor() if connection.vendor == "postgresql" else None
-    if raw is not None:
-        with raw:
-            while True:
-                raw.execute(select, [last, batch_size], binary=True)
-                rows = raw.fetchall()
-                if not rows:
-                    return
+    fetch = _binary_batches(select, batch_size) if connection.vendor == "postgresql" else None
+    if fetch is not None:
+        # While the caller checks one batch, a thread waits for the database to produce the next
+        # one (psycopg releases the GIL while it waits), so the server's and the client's work
+        # overlap: about a quarter faster. psycopg serialises the use of a connection, so a
+        # caller that queries between rows only waits for the fetch in flight; closing this
+        # generator leaves the pool, which waits for that fetch.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-verify") as pool:
+            pending = pool.submit(fetch, after_seq)
+            while rows := pending.result():
+                pending = pool.submit(fetch, rows[-1][0])
                 yield from rows
-                last = rows[-1][0]
+        return
+    last = after_seq
     with connection.cursor() as cursor:
         while True:
             cursor.execute(select, [last, batch_size])
@@ -77,12 +91,14 @@ class ChainStatus:
     problem: str = ""
 
 
-def verify_chain(*, batch_size: int = 20_000) -> ChainStatus:
+def verify_chain(*, batch_size: int = BATCH_SIZE) -> ChainStatus:
     """Recompute the whole chain from the first event (RULES.md A2)."""
-    try:
-        count, head_hash = verify_rows(iter_chain_rows(batch_size=batch_size))
-    except ChainBroken as broken:
-        return ChainStatus(False, broken.seq - 1, "", broken.seq, broken.problem)
+    # closing(): a walk cut short by a broken link stops its prefetch before the next query.
+    with closing(iter_chain_rows(batch_size=batch_size)) as rows:
+        try:
+            count, head_hash = verify_rows(rows)
+        except ChainBroken as broken:
+            return ChainStatus(False, broken.seq - 1, "", broken.seq, broken.problem)
     stored = AuditChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
     stored_seq, stored_hash = stored if stored else (0, GENESIS_HASH)
     if (stored_seq, stored_hash) != (count, head_hash):

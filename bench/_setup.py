@@ -12,7 +12,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/stipula_bench"
-DEFAULT_SQLITE_URL = f"sqlite:///{ROOT / 'var' / 'stipula_bench.sqlite3'}"
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -92,7 +91,9 @@ def fresh_database(url: str) -> None:
 
     started = time.perf_counter()
     call_command("migrate", verbosity=0, interactive=False)
-    print(f"database: {describe(url)} (recreated, migrated in {time.perf_counter() - started:.1f} s)")
+    print(
+        f"database: {describe(url)} (recreated, migrated in {time.perf_counter() - started:.1f} s)"
+    )
 
 
 def describe(url: str) -> str:
