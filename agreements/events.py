@@ -90,22 +90,34 @@ def signatory_added(*, actor, signatory, role):
 
 
 def version_created(*, actor, version, role):
+    rendered = version.source == version.Source.TEMPLATE
+    payload = {
+        "number": version.number,
+        "parent": version.parent.number if version.parent_id else None,
+        "source": version.source,
+        "note": version.note,
+    }
+    documents = version.documents()
+    if rendered:
+        template = version.template_version
+        payload["template"] = {"name": template.template.name, "number": template.number}
+        payload["data"] = version.data
+        documents.append({"name": "template.docx", "sha256": template.sha256})
     return record_event(
         actor=actor,
-        action=AuditAction.VERSION_CREATED,
+        action=AuditAction.VERSION_RENDERED if rendered else AuditAction.VERSION_CREATED,
         obj=version,
         agreement_id=version.agreement_id,
         role=role,
-        payload={"number": version.number, "parent": version.parent_id, "note": version.note},
-        documents=[{"name": f"v{version.number}.docx", "sha256": version.docx_sha256}],
+        payload=payload,
+        documents=documents,
     )
 
 
 def agreement_transitioned(*, actor, agreement, action, role, before, reason="", extra=None):
     documents = []
     if agreement.approved_version_id and action == AuditAction.APPROVED:
-        version = agreement.approved_version
-        documents.append({"name": f"v{version.number}.docx", "sha256": version.docx_sha256})
+        documents = agreement.approved_version.documents()
     payload = {"before": {"state": before}, "after": {"state": agreement.state}}
     if action == AuditAction.SUBMITTED_FOR_REVIEW:
         payload["parties"] = _party_snapshot(agreement)

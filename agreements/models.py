@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
@@ -109,7 +110,11 @@ def _explain_parties(agreement):
 
 @guard(_explain_parties)
 def has_two_parties_with_signatories(agreement) -> bool:
-    return agreement.parties.count() >= 2 and not agreement.parties_without_signatories()
+    counted = agreement.parties.annotate(
+        signing=models.Count("signatories", filter=Q(signatories__required=True))
+    ).values_list("signing", flat=True)
+    signing = list(counted)
+    return len(signing) >= 2 and all(signing)
 
 
 @guard(lambda a: _("Create a draft version of the text first."))
@@ -193,11 +198,10 @@ class Agreement(FSMModelMixin, models.Model):
     # Data the guards read -------------------------------------------------------------------
 
     def parties_without_signatories(self) -> list[str]:
-        return [
-            party.organisation.name
-            for party in self.parties.select_related("organisation")
-            if not party.signatories.filter(required=True).exists()
-        ]
+        counted = self.parties.annotate(
+            signing=models.Count("signatories", filter=Q(signatories__required=True))
+        ).values_list("organisation__name", "signing")
+        return [name for name, signing in counted.order_by("position") if not signing]
 
     def signatories_missing_signature(self) -> list[str]:
         from signing.models import Signature
@@ -347,20 +351,42 @@ class Signatory(models.Model):
         return f"{self.full_name}, {self.title}"
 
 
-def version_upload_to(instance, filename):
-    return f"versions/{instance.docx_sha256}.docx"
+def content_addressed(instance, filename):
+    """Files are stored under their SHA-256 by agreements.storage; this is never called."""
+    raise RuntimeError("store files with agreements.storage.store_bytes")
 
 
 class AgreementVersion(models.Model):
-    """An immutable draft of the agreement's text. Nothing overwrites a version."""
+    """An immutable draft of the agreement's text: DOCX, its PDF, and the SHA-256 of both.
+
+    Nothing overwrites a version (the database refuses UPDATE and DELETE on this table); a new
+    text is a new version whose parent is the version it was derived from.
+    """
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", _("Uploaded DOCX")
+        TEMPLATE = "template", _("Rendered from a template")
+        PROPOSAL = "proposal", _("Accepted proposal of a party")
 
     agreement = models.ForeignKey(Agreement, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField(_("number"))
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
-    docx = models.FileField(_("DOCX"), upload_to=version_upload_to)
+    source = models.CharField(_("source"), max_length=16, choices=Source, default=Source.UPLOAD)
+    docx = models.FileField(_("DOCX"), upload_to=content_addressed)
     docx_sha256 = models.CharField(_("SHA-256 of the DOCX"), max_length=64)
+    pdf = models.FileField(_("PDF"), upload_to=content_addressed, blank=True)
+    pdf_sha256 = models.CharField(_("SHA-256 of the PDF"), max_length=64, blank=True)
+    template_version = models.ForeignKey(
+        "templates_docx.TemplateVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("template"),
+    )
+    data = models.JSONField(_("template data"), default=dict, blank=True)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="authored_versions"
     )
@@ -377,3 +403,159 @@ class AgreementVersion(models.Model):
 
     def __str__(self):
         return f"v{self.number}"
+
+    def documents(self) -> list[dict]:
+        """The hashes an audit event about this version carries."""
+        docs = [{"name": f"v{self.number}.docx", "sha256": self.docx_sha256}]
+        if self.pdf_sha256:
+            docs.append({"name": f"v{self.number}.pdf", "sha256": self.pdf_sha256})
+        return docs
+
+
+class NegotiationRound(models.Model):
+    """A round of negotiation on one version, to which the legal officer invites the parties."""
+
+    agreement = models.ForeignKey(Agreement, on_delete=models.PROTECT, related_name="rounds")
+    number = models.PositiveIntegerField(_("round"))
+    version = models.ForeignKey(
+        AgreementVersion, on_delete=models.PROTECT, related_name="rounds", verbose_name=_("version")
+    )
+    note = models.TextField(_("note"), blank=True)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    opened_at = models.DateTimeField(_("opened"), auto_now_add=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    invitees = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Invitation", related_name="negotiation_rounds"
+    )
+
+    class Meta:
+        ordering = ["agreement", "number"]
+        verbose_name = _("negotiation round")
+        verbose_name_plural = _("negotiation rounds")
+        constraints = [
+            models.UniqueConstraint(fields=["agreement", "number"], name="unique_round_number"),
+            models.UniqueConstraint(
+                fields=["agreement"],
+                condition=Q(closed_at__isnull=True),
+                name="one_open_round_per_agreement",
+            ),
+        ]
+
+    def __str__(self):
+        return _("Round %(number)d on v%(version)d") % {
+            "number": self.number,
+            "version": self.version.number,
+        }
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class Invitation(models.Model):
+    round = models.ForeignKey(NegotiationRound, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invitations"
+    )
+    party = models.ForeignKey(AgreementParty, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        constraints = [
+            models.UniqueConstraint(fields=["round", "user"], name="unique_invitation")
+        ]
+
+    def __str__(self):
+        return f"{self.user} ({self.party.organisation})"
+
+
+class Comment(models.Model):
+    """A comment in a round, optionally a reply and optionally anchored to an article."""
+
+    round = models.ForeignKey(NegotiationRound, on_delete=models.PROTECT, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replies"
+    )
+    anchor = models.CharField(
+        _("article or paragraph"),
+        max_length=120,
+        blank=True,
+        help_text=_("Optional: the article or paragraph the comment is about, e.g. «Art. 3»."),
+    )
+    text = models.TextField(_("comment"))
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["round", "created_at", "pk"]
+        verbose_name = _("comment")
+        verbose_name_plural = _("comments")
+
+    def __str__(self):
+        return self.text[:60]
+
+
+class ProposalStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED = "rejected", _("Rejected")
+
+
+class Proposal(FSMModelMixin, models.Model):
+    """A revised DOCX a party's representative proposes in a round."""
+
+    round = models.ForeignKey(NegotiationRound, on_delete=models.PROTECT, related_name="proposals")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    party = models.ForeignKey(AgreementParty, on_delete=models.PROTECT, related_name="+")
+    docx = models.FileField(_("DOCX"), upload_to=content_addressed)
+    docx_sha256 = models.CharField(_("SHA-256 of the DOCX"), max_length=64)
+    pdf = models.FileField(_("PDF"), upload_to=content_addressed)
+    pdf_sha256 = models.CharField(_("SHA-256 of the PDF"), max_length=64)
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+    status = FSMField(
+        _("status"), default=ProposalStatus.PENDING, choices=ProposalStatus, protected=True
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
+    resulting_version = models.OneToOneField(
+        AgreementVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="from_proposal",
+    )
+
+    class Meta:
+        ordering = ["round", "created_at", "pk"]
+        verbose_name = _("proposal")
+        verbose_name_plural = _("proposals")
+
+    def __str__(self):
+        return f"{self.party.organisation}: {self.note[:40]}"
+
+    def documents(self) -> list[dict]:
+        return [
+            {"name": f"proposal-{self.pk}.docx", "sha256": self.docx_sha256},
+            {"name": f"proposal-{self.pk}.pdf", "sha256": self.pdf_sha256},
+        ]
+
+    @transition(field=status, source=ProposalStatus.PENDING, target=ProposalStatus.ACCEPTED)
+    def accept(self, *, by, note, version):
+        self.decided_by, self.decision_note, self.resulting_version = by, note, version
+        self.decided_at = timezone.now()
+
+    @transition(field=status, source=ProposalStatus.PENDING, target=ProposalStatus.REJECTED)
+    def reject(self, *, by, note):
+        self.decided_by, self.decision_note = by, note
+        self.decided_at = timezone.now()

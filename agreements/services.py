@@ -7,12 +7,9 @@ and is recorded as its own audit event once the attempt's transaction has rolled
 
 import datetime
 import functools
-import hashlib
-import io
-import zipfile
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -28,8 +25,13 @@ from agreements.models import (
     Signatory,
 )
 from agreements.roles import Role, has_role
+from agreements.storage import store_bytes
 from agreements.transitions import TRANSITIONS
 from audit.services import record_refusal
+from templates_docx.context import agreement_context
+from templates_docx.conversion import docx_to_pdf
+from templates_docx.docx_safety import check_docx
+from templates_docx.services import template_render
 from stipula.errors import (
     ConcurrentChange,
     DomainError,
@@ -38,7 +40,15 @@ from stipula.errors import (
     ValidationFailed,
 )
 
-MAX_DOCX_BYTES = 20 * 1024 * 1024
+def _agreement_id_of(kwargs) -> int | None:
+    """The agreement a service call is about, from its keyword arguments."""
+    if isinstance(kwargs.get("agreement"), Agreement):
+        return kwargs["agreement"].pk
+    if kwargs.get("negotiation_round") is not None:
+        return kwargs["negotiation_round"].agreement_id
+    if kwargs.get("proposal") is not None:
+        return kwargs["proposal"].round.agreement_id
+    return None
 
 
 def audited_refusals(attempted: str):
@@ -50,12 +60,11 @@ def audited_refusals(attempted: str):
             try:
                 return service(actor=actor, **kwargs)
             except DomainError as error:
-                target = kwargs.get("agreement")
                 record_refusal(
                     actor=actor,
                     attempted=attempted,
                     error=error,
-                    agreement_id=target.pk if isinstance(target, Agreement) else None,
+                    agreement_id=_agreement_id_of(kwargs),
                 )
                 raise
 
@@ -155,7 +164,7 @@ def _transition(
         method(reason=reason.strip())
     else:
         method()
-    locked.save()
+    locked.save(update_fields=["state", "approved_version", "closing_reason", "updated_at"])
     event = events.agreement_transitioned(
         actor=actor,
         agreement=locked,
@@ -374,61 +383,109 @@ def agreement_add_signatory(
     return signatory
 
 
-def _check_docx(data: bytes) -> None:
-    if len(data) > MAX_DOCX_BYTES:
-        raise ValidationFailed(
-            _("The file is %(size)d MB; the limit is %(limit)d MB.")
-            % {"size": len(data) // (1024 * 1024), "limit": MAX_DOCX_BYTES // (1024 * 1024)}
-        )
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = set(archive.namelist())
-    except zipfile.BadZipFile:
-        raise ValidationFailed(
-            _("The file is not a DOCX document (it is not a valid ZIP archive). Save it as .docx.")
-        ) from None
-    if "word/document.xml" not in names:
-        raise ValidationFailed(
-            _("The file is not a Word document: it has no word/document.xml. Save it as .docx.")
-        )
-    if "word/vbaProject.bin" in names:
-        raise ValidationFailed(
-            _("The document contains macros (.docm); save it as a plain .docx without macros.")
-        )
+@dataclass(frozen=True)
+class StoredDocument:
+    """A DOCX checked, converted to PDF and stored, ready to become a version or a proposal."""
+
+    docx_name: str
+    docx_sha256: str
+    pdf_name: str
+    pdf_sha256: str
 
 
-def _store_content_addressed(data: bytes, version: AgreementVersion) -> str:
-    """Files are named by their SHA-256, so a rolled-back attempt leaves at most a file that the
-    next upload of the same bytes reuses, and a stored file is never overwritten with other bytes.
+def prepare_document(docx: bytes) -> StoredDocument:
+    """Check the DOCX, convert it with LibreOffice and store both files.
+
+    Slow, so it runs before the transaction that records the version: no row lock is held while
+    LibreOffice works, and a refused file or a failed conversion leaves no version behind.
     """
-    storage = version.docx.storage
-    name = version.docx.field.generate_filename(version, "version.docx")
-    if not storage.exists(name):
-        name = storage.save(name, ContentFile(data))
-    return name
+    check_docx(docx)
+    pdf = docx_to_pdf(docx)
+    docx_name, docx_sha256 = store_bytes(docx, folder="docx", extension="docx")
+    pdf_name, pdf_sha256 = store_bytes(pdf, folder="pdf", extension="pdf")
+    return StoredDocument(docx_name, docx_sha256, pdf_name, pdf_sha256)
 
 
-@audited_refusals("agreement.create_version")
-@transaction.atomic(durable=True)
-def version_create(*, actor, agreement: Agreement, docx: bytes, note: str = "") -> AgreementVersion:
-    """Store a new immutable version of the text; it becomes the current draft."""
-    locked = _lock(agreement)
-    _require_editable(locked, actor)
-    _check_docx(docx)
-    last = locked.versions.order_by("-number").first()
-    version = AgreementVersion(
-        agreement=locked,
+def create_version(
+    *,
+    actor,
+    agreement: Agreement,
+    document: StoredDocument,
+    source: str,
+    note: str = "",
+    data: dict | None = None,
+    template_version=None,
+    parent: AgreementVersion | None = None,
+) -> AgreementVersion:
+    """Record a new current version. Runs inside the caller's transaction, on a locked row.
+
+    Its parent is the version it was derived from: the current one unless said otherwise.
+    """
+    last = agreement.versions.order_by("-number").first()
+    version = AgreementVersion.objects.create(
+        agreement=agreement,
         number=(last.number + 1) if last else 1,
-        parent=last,
-        docx_sha256=hashlib.sha256(docx).hexdigest(),
+        parent=parent or agreement.current_version or last,
+        source=source,
+        docx=document.docx_name,
+        docx_sha256=document.docx_sha256,
+        pdf=document.pdf_name,
+        pdf_sha256=document.pdf_sha256,
+        data=data or {},
+        template_version=template_version,
         author=actor,
         note=note.strip(),
     )
-    version.docx.name = _store_content_addressed(docx, version)
-    version.save()
     # The current version is data, not state: the FSM field is untouched.
-    Agreement.objects.filter(pk=locked.pk).update(
+    Agreement.objects.filter(pk=agreement.pk).update(
         current_version=version, updated_at=timezone.now()
     )
-    events.version_created(actor=actor, version=version, role=Role.LEGAL_OFFICER.value)
+    agreement.current_version = version
+    return version
+
+
+@audited_refusals("agreement.create_version")
+def version_create(*, actor, agreement: Agreement, docx: bytes, note: str = "") -> AgreementVersion:
+    """Store an uploaded DOCX (a new draft, or a party's markup) as the new current version."""
+    _require_editable(agreement, actor)
+    document = prepare_document(docx)
+    with transaction.atomic(durable=True):
+        locked = _lock(agreement)
+        _require_editable(locked, actor)
+        version = create_version(
+            actor=actor,
+            agreement=locked,
+            document=document,
+            source=AgreementVersion.Source.UPLOAD,
+            note=note,
+        )
+        events.version_created(actor=actor, version=version, role=Role.LEGAL_OFFICER.value)
+    return version
+
+
+@audited_refusals("agreement.render_version")
+def version_render(
+    *, actor, agreement: Agreement, template_version, data: dict, note: str = ""
+) -> AgreementVersion:
+    """Render a template with the agreement's data and store the result as the current version.
+
+    Re-rendering with changed data makes a new version; nothing overwrites an earlier one.
+    """
+    _require_editable(agreement, actor)
+    context = agreement_context(agreement, data)
+    docx = template_render(template_version=template_version, context=context)
+    document = prepare_document(docx)
+    with transaction.atomic(durable=True):
+        locked = _lock(agreement)
+        _require_editable(locked, actor)
+        version = create_version(
+            actor=actor,
+            agreement=locked,
+            document=document,
+            source=AgreementVersion.Source.TEMPLATE,
+            note=note,
+            data=data,
+            template_version=template_version,
+        )
+        events.version_created(actor=actor, version=version, role=Role.LEGAL_OFFICER.value)
     return version

@@ -6,6 +6,14 @@ truncate optimisation is disabled on tables with triggers). A superuser can stil
 triggers, so detection rests on the hash chain and the checkpoints.
 """
 
+# Tables whose rows, once written, are never changed or deleted. Their migrations install the
+# triggers with protect_operation(); test suites use this list to empty them between tests.
+APPEND_ONLY_TABLES = [
+    "audit_auditevent",
+    "agreements_agreementversion",
+    "agreements_comment",
+]
+
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION stipula_refuse_change() RETURNS trigger AS $$
 BEGIN

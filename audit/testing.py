@@ -2,9 +2,8 @@
 
 from django.db import connection
 
+from audit.dbguard import APPEND_ONLY_TABLES as PROTECTED_TABLES
 from audit.dbguard import protect_sql, unprotect_sql
-
-PROTECTED_TABLES = ["audit_auditevent"]
 
 
 def triggers_present(table: str) -> bool:

@@ -39,9 +39,20 @@ def pytest_collection_modifyitems(config, items):
             item.fixturenames.insert(0, "postgresql_only")
 
 
+@pytest.fixture(scope="session")
+def warm_converter():
+    """One real LibreOffice for the whole run, as in production (`manage.py converter`)."""
+    from templates_docx.conversion import WarmConverter
+
+    with WarmConverter() as converter:
+        yield converter
+
+
 @pytest.fixture(autouse=True)
-def _test_settings(settings, tmp_path):
+def _test_settings(settings, tmp_path, warm_converter):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STIPULA_CONVERTER = "warm"
+    settings.STIPULA_CONVERTER_SOCKET = str(warm_converter.socket_path)
     # Hashing test passwords with PBKDF2 would be most of the suite's time.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -8,6 +8,7 @@ from agreements.models import Agreement, AgreementState
 from audit.models import AuditAction, AuditEvent
 from stipula.errors import (
     ConcurrentChange,
+    DocumentRejected,
     PermissionDenied,
     TransitionNotAllowed,
     ValidationFailed,
@@ -62,8 +63,12 @@ def test_walk_to_signature_records_each_step(officer, reviewer):
     assert changes.payload_data["after"] == {"state": "negotiation"}
     assert changes.actor_username == "reviewer" and changes.actor_role == "reviewer"
     approved = events_for(agreement, AuditAction.APPROVED)[0]
-    expected_hash = hashlib.sha256(version2.docx.open("rb").read()).hexdigest()
-    assert approved.document_list == [{"name": "v2.docx", "sha256": expected_hash}]
+    docx_hash = hashlib.sha256(version2.docx.open("rb").read()).hexdigest()
+    pdf_hash = hashlib.sha256(version2.pdf.open("rb").read()).hexdigest()
+    assert approved.document_list == [
+        {"name": "v2.docx", "sha256": docx_hash},
+        {"name": "v2.pdf", "sha256": pdf_hash},
+    ]
 
 
 def test_state_cannot_be_assigned_directly(officer):
@@ -244,13 +249,13 @@ def test_no_edits_after_review_starts(officer):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"%PDF-1.7 not a docx", "not a valid ZIP archive"),
-        (b"PK\x05\x06" + b"\x00" * 18, "no word/document.xml"),
+        (b"%PDF-1.7 not a docx", "The file is a PDF, not a Word document"),
+        (b"just some text", "The file is not a Word document"),
     ],
 )
 def test_bad_documents_are_refused(officer, data, message):
     agreement = make_agreement(officer)
-    with pytest.raises(ValidationFailed, match=message):
+    with pytest.raises(DocumentRejected, match=message):
         services.version_create(actor=officer, agreement=agreement, docx=data)
     agreement.refresh_from_db()
     assert agreement.current_version is None

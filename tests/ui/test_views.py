@@ -563,7 +563,7 @@ def test_a_file_that_is_not_a_docx_is_refused_with_a_message(browser, officer):
     )
 
     assert response.status_code == 200
-    assert shows(response, "The file is not a DOCX document")
+    assert shows(response, "The file is not a Word document (.docx)")
     agreement.refresh_from_db()
     assert agreement.current_version is None
 
