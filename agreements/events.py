@@ -5,7 +5,7 @@ from audit.services import record_event
 
 
 def _party_snapshot(agreement) -> list[str]:
-    return [str(p.organisation) for p in agreement.parties.select_related("organisation")]
+    return [name for name, _signing in agreement.party_rows()]
 
 
 def organisation_created(*, actor, organisation, role):

@@ -110,11 +110,8 @@ def _explain_parties(agreement):
 
 @guard(_explain_parties)
 def has_two_parties_with_signatories(agreement) -> bool:
-    counted = agreement.parties.annotate(
-        signing=models.Count("signatories", filter=Q(signatories__required=True))
-    ).values_list("signing", flat=True)
-    signing = list(counted)
-    return len(signing) >= 2 and all(signing)
+    rows = agreement.party_rows()
+    return len(rows) >= 2 and all(signing for _name, signing in rows)
 
 
 @guard(lambda a: _("Create a draft version of the text first."))
@@ -186,6 +183,8 @@ class Agreement(FSMModelMixin, models.Model):
             )
         ]
 
+    _party_rows = None
+
     def __str__(self):
         return self.subject[:80]
 
@@ -197,11 +196,22 @@ class Agreement(FSMModelMixin, models.Model):
 
     # Data the guards read -------------------------------------------------------------------
 
+    def party_rows(self) -> list[tuple[str, int]]:
+        """(organisation name, required signatories) per party, in order; read once per instance,
+        since the guards and the audit event of one transition all need it."""
+        if self._party_rows is None:
+            counted = self.parties.annotate(
+                signing=models.Count("signatories", filter=Q(signatories__required=True))
+            ).order_by("position")
+            self._party_rows = list(counted.values_list("organisation__name", "signing"))
+        return self._party_rows
+
     def parties_without_signatories(self) -> list[str]:
-        counted = self.parties.annotate(
-            signing=models.Count("signatories", filter=Q(signatories__required=True))
-        ).values_list("organisation__name", "signing")
-        return [name for name, signing in counted.order_by("position") if not signing]
+        return [name for name, signing in self.party_rows() if not signing]
+
+    def refresh_from_db(self, *args, **kwargs):
+        self._party_rows = None
+        super().refresh_from_db(*args, **kwargs)
 
     def signatories_missing_signature(self) -> list[str]:
         from signing.models import Signature
@@ -255,7 +265,7 @@ class Agreement(FSMModelMixin, models.Model):
         permission=policies.is_independent_reviewer,
     )
     def approve(self):
-        self.approved_version_id = self.current_version_id
+        self.approved_version = self.current_version
 
     @transition(
         field=state,
@@ -455,7 +465,9 @@ class NegotiationRound(models.Model):
 
 
 class Invitation(models.Model):
-    round = models.ForeignKey(NegotiationRound, on_delete=models.CASCADE, related_name="invitations")
+    round = models.ForeignKey(
+        NegotiationRound, on_delete=models.CASCADE, related_name="invitations"
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invitations"
     )
@@ -464,9 +476,7 @@ class Invitation(models.Model):
     class Meta:
         verbose_name = _("invitation")
         verbose_name_plural = _("invitations")
-        constraints = [
-            models.UniqueConstraint(fields=["round", "user"], name="unique_invitation")
-        ]
+        constraints = [models.UniqueConstraint(fields=["round", "user"], name="unique_invitation")]
 
     def __str__(self):
         return f"{self.user} ({self.party.organisation})"
@@ -476,9 +486,7 @@ class Comment(models.Model):
     """A comment in a round, optionally a reply and optionally anchored to an article."""
 
     round = models.ForeignKey(NegotiationRound, on_delete=models.PROTECT, related_name="comments")
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replies"
     )
@@ -510,9 +518,7 @@ class Proposal(FSMModelMixin, models.Model):
     """A revised DOCX a party's representative proposes in a round."""
 
     round = models.ForeignKey(NegotiationRound, on_delete=models.PROTECT, related_name="proposals")
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     party = models.ForeignKey(AgreementParty, on_delete=models.PROTECT, related_name="+")
     docx = models.FileField(_("DOCX"), upload_to=content_addressed)
     docx_sha256 = models.CharField(_("SHA-256 of the DOCX"), max_length=64)

@@ -126,7 +126,10 @@ def round_open(
         representatives = [(u, p) for u, p in representatives if u.pk in wanted]
     if not representatives:
         raise ValidationFailed(
-            _("Nobody to invite: add the parties' representatives as members of their organisation.")
+            _(
+                "Nobody to invite: add the parties' representatives as members of their "
+                "organisation."
+            )
         )
     last = locked.rounds.order_by("-number").first()
     round_ = NegotiationRound.objects.create(

@@ -35,9 +35,9 @@ def _recipients(agreement: Agreement, action: str):
     return officer
 
 
-def notify_transition(*, event_seq: int) -> None:
-    event = AuditEvent.objects.get(seq=event_seq)
-    agreement = Agreement.objects.select_related("legal_officer").get(pk=event.agreement_id)
+def notify_transition(*, event: AuditEvent, agreement: Agreement) -> None:
+    """E-mail the people concerned by a committed transition (its event and agreement as they
+    were committed)."""
     recipients = sorted({u.email for u in _recipients(agreement, event.action) if u.email})
     if not recipients:
         return

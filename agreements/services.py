@@ -27,55 +27,41 @@ from agreements.models import (
 from agreements.roles import Role, has_role
 from agreements.storage import store_bytes
 from agreements.transitions import TRANSITIONS
-from audit.services import record_refusal
-from templates_docx.context import agreement_context
-from templates_docx.conversion import docx_to_pdf
-from templates_docx.docx_safety import check_docx
-from templates_docx.services import template_render
+from audit import services as audit_services
 from stipula.errors import (
     ConcurrentChange,
-    DomainError,
     PermissionDenied,
     TransitionNotAllowed,
     ValidationFailed,
 )
+from templates_docx.context import agreement_context
+from templates_docx.conversion import docx_to_pdf
+from templates_docx.docx_safety import check_docx
+from templates_docx.services import template_render
 
-def _agreement_id_of(kwargs) -> int | None:
+
+def _about_agreement(kwargs) -> dict:
     """The agreement a service call is about, from its keyword arguments."""
     if isinstance(kwargs.get("agreement"), Agreement):
-        return kwargs["agreement"].pk
+        return {"agreement_id": kwargs["agreement"].pk}
     if kwargs.get("negotiation_round") is not None:
-        return kwargs["negotiation_round"].agreement_id
+        return {"agreement_id": kwargs["negotiation_round"].agreement_id}
     if kwargs.get("proposal") is not None:
-        return kwargs["proposal"].round.agreement_id
-    return None
+        return {"agreement_id": kwargs["proposal"].round.agreement_id}
+    return {}
 
 
 def audited_refusals(attempted: str):
-    """Record a refused attempt (any DomainError) as its own audit event, then re-raise it."""
-
-    def decorate(service):
-        @functools.wraps(service)
-        def wrapper(*, actor, **kwargs):
-            try:
-                return service(actor=actor, **kwargs)
-            except DomainError as error:
-                record_refusal(
-                    actor=actor,
-                    attempted=attempted,
-                    error=error,
-                    agreement_id=_agreement_id_of(kwargs),
-                )
-                raise
-
-        return wrapper
-
-    return decorate
+    return audit_services.audited_refusals(attempted, locate=_about_agreement)
 
 
 def _lock(agreement: Agreement) -> Agreement:
     try:
-        return Agreement.objects.select_for_update(no_key=True, of=("self",)).get(pk=agreement.pk)
+        return (
+            Agreement.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("current_version", "legal_officer")
+            .get(pk=agreement.pk)
+        )
     except Agreement.DoesNotExist:
         raise ValidationFailed(_("This agreement does not exist (any more).")) from None
 
@@ -175,7 +161,8 @@ def _transition(
         extra=extra,
     )
     transaction.on_commit(
-        functools.partial(notifications.notify_transition, event_seq=event.seq), robust=True
+        functools.partial(notifications.notify_transition, event=event, agreement=locked),
+        robust=True,
     )
     return locked
 

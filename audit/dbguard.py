@@ -12,6 +12,7 @@ APPEND_ONLY_TABLES = [
     "audit_auditevent",
     "agreements_agreementversion",
     "agreements_comment",
+    "templates_docx_templateversion",
 ]
 
 PG_FUNCTION = """

@@ -1,6 +1,7 @@
 """Writing the audit log. Only services call these, inside the transaction of their change."""
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -8,6 +9,7 @@ from django.utils import timezone
 from audit.chain import GENESIS_HASH, canonical_bytes, canonical_json, event_hash
 from audit.models import AuditAction, AuditChainHead, AuditEvent
 from stipula import context
+from stipula.errors import DomainError
 
 
 def _lock_head() -> AuditChainHead:
@@ -83,7 +85,38 @@ def record_event(
     return event
 
 
-def record_refusal(*, actor, attempted: str, error, agreement_id=None, obj=None, role="") -> None:
+def audited_refusals(attempted: str, *, locate: Callable[[dict], dict] = lambda kwargs: {}):
+    """Decorate a service: a refused attempt (any DomainError) is recorded as its own audit event,
+    in a transaction of its own once the attempt's has rolled back, then re-raised.
+
+    ``locate`` maps the service's keyword arguments to record_refusal's ``agreement_id`` and/or
+    ``obj``, so the refusal is filed under what it was about.
+    """
+
+    def decorate(service):
+        @functools.wraps(service)
+        def wrapper(*, actor, **kwargs):
+            try:
+                return service(actor=actor, **kwargs)
+            except DomainError as error:
+                record_refusal(actor=actor, attempted=attempted, error=error, **locate(kwargs))
+                raise
+
+        return wrapper
+
+    return decorate
+
+
+def record_refusal(
+    *,
+    actor,
+    attempted: str,
+    error,
+    agreement_id=None,
+    obj=None,
+    object_type: str = "agreements.agreement",
+    role="",
+) -> None:
     """Record a refused attempt in its own transaction, after the attempt's was rolled back."""
     payload = {"attempted": attempted, "code": error.code, "message": str(error)}
     payload.update({k: str(v) for k, v in error.details.items()})
@@ -92,7 +125,7 @@ def record_refusal(*, actor, attempted: str, error, agreement_id=None, obj=None,
             actor=actor,
             action=AuditAction.ACTION_REFUSED,
             obj=obj,
-            object_type="" if obj is not None else "agreements.agreement",
+            object_type="" if obj is not None else object_type,
             object_id="" if obj is not None else str(agreement_id or ""),
             agreement_id=agreement_id,
             role=role,

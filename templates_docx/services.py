@@ -6,7 +6,6 @@ is refused (there would be nothing new to record), while going back to an older 
 and makes a new version with that text.
 """
 
-import functools
 import hashlib
 
 from django.core.exceptions import ValidationError
@@ -15,8 +14,9 @@ from django.utils.translation import gettext as _
 
 from agreements.roles import Role, has_role
 from agreements.storage import store_bytes
-from audit.services import record_event, record_refusal
-from stipula.errors import ConcurrentChange, DomainError, PermissionDenied, ValidationFailed
+from audit import services as audit_services
+from audit.services import record_event
+from stipula.errors import ConcurrentChange, PermissionDenied, ValidationFailed
 from templates_docx import selectors
 from templates_docx.docx_safety import check_docx
 from templates_docx.models import DocxTemplate, TemplateVersion
@@ -26,30 +26,15 @@ from templates_docx.rendering import render_docx, template_variables
 TEMPLATE_UPLOADED = "template.uploaded"
 
 
+def _about_template(kwargs) -> dict:
+    """File a refused upload under the template when its name is already in the library."""
+    name = str(kwargs.get("name", "")).strip()
+    template = DocxTemplate.objects.filter(name=name).first() if name else None
+    return {"obj": template} if template else {"object_type": "templates_docx.docxtemplate"}
+
+
 def audited_refusals(attempted: str):
-    """Record a refused upload (any DomainError) as an «action.refused» audit event, then
-    re-raise it: agreements.services.audited_refusals, which cannot be imported here because
-    agreements.services imports this module. The event points at the template when the name
-    is already in the library."""
-
-    def decorate(service):
-        @functools.wraps(service)
-        def wrapper(*, actor, **kwargs):
-            try:
-                return service(actor=actor, **kwargs)
-            except DomainError as error:
-                name = str(kwargs.get("name", "")).strip()
-                record_refusal(
-                    actor=actor,
-                    attempted=attempted,
-                    error=error,
-                    obj=DocxTemplate.objects.filter(name=name).first() if name else None,
-                )
-                raise
-
-        return wrapper
-
-    return decorate
+    return audit_services.audited_refusals(attempted, locate=_about_template)
 
 
 def _require_uploader(actor) -> str:

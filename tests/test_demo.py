@@ -9,6 +9,14 @@ from signing.models import Signature
 pytestmark = pytest.mark.django_db
 
 
+def pdf_text(version):
+    from django.core.files.storage import default_storage
+    from pypdf import PdfReader
+
+    with default_storage.open(version.pdf.name, "rb") as handle:
+        return "".join(page.extract_text() for page in PdfReader(handle).pages)
+
+
 def test_demo_walks_the_patto_until_signing_and_verifies_the_trail(capsys):
     call_command("demo", language="en")
 
@@ -19,7 +27,11 @@ def test_demo_walks_the_patto_until_signing_and_verifies_the_trail(capsys):
     assert agreement.parties.order_by("-position").first().organisation.name == (
         "Conferenza dei Sindaci della Versilia"
     )
-    assert agreement.approved_version.number == 3
+    assert agreement.approved_version.number == 4
+    sources = [v.source for v in agreement.versions.order_by("number")]
+    assert sources == ["template", "template", "proposal", "upload"]
+    assert agreement.rounds.count() == 2 and not agreement.rounds.filter(closed_at=None)
+    assert "Forum permanente" in pdf_text(agreement.approved_version)
     # It stops where signing begins and fakes nothing.
     assert Signature.objects.count() == 0
     assert "The demo stops here" in out

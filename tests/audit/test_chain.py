@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from audit.chain import GENESIS_HASH, canonical_bytes, canonical_json
+from audit.dbguard import APPEND_ONLY_TABLES
 from audit.models import AuditAction, AuditEvent
 from audit.selectors import verify_chain
 from audit.services import record_event
@@ -170,3 +171,10 @@ def test_audit_verify_names_the_first_tampered_event(capsys, sql, bad_seq, probl
     assert f"event {bad_seq}" in err
     assert problem in err
     assert verify_chain().first_bad_seq == bad_seq
+
+
+@pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
+def test_every_evidence_table_is_append_only_in_the_database(table):
+    from audit.testing import triggers_present
+
+    assert triggers_present(table)

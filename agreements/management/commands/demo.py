@@ -1,6 +1,7 @@
 """Walk the Patto per l'Inclusione Sociale through its lifecycle on the demo data, step by step."""
 
 import datetime
+import io
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -12,22 +13,26 @@ from django.test import override_settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from docx import Document
 
-from agreements import demo_data, services
-from agreements.docx import compose_docx
+from agreements import demo_data, negotiation, services
 from agreements.models import Agreement, Organisation
+from agreements.redline import compare
+from agreements.storage import read_bytes
 from stipula.errors import DomainError
+from templates_docx.selectors import template_version_get
+from templates_docx.shipped import example_data
+
+PATTO_TEMPLATE = "Patto territoriale per l'inclusione sociale"
 
 
-def patto_docx(*, extra_articles=()) -> bytes:
-    parties = [row[0] for row in demo_data.PARTIES]
-    sections = [
-        ("Premesse", demo_data.PREMISES),
-        ("Art. 1 - Obiettivi", ["Le Parti si impegnano a:", *demo_data.OBJECTIVES]),
-        ("Art. 2 - Azioni", ["Gli obiettivi si realizzano attraverso:", *demo_data.ACTIONS]),
-        *extra_articles,
-    ]
-    return compose_docx(title=demo_data.PATTO_SUBJECT, sections=sections, parties=parties)
+def with_paragraph(docx: bytes, text: str) -> bytes:
+    """A party's markup: the same document with one more paragraph at the end."""
+    document = Document(io.BytesIO(docx))
+    document.add_paragraph(text)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
 
 
 class Command(BaseCommand):
@@ -98,26 +103,68 @@ class Command(BaseCommand):
             self.ok(f"{party.position:2d}. {organisation.name} - {signatory.get_full_name()}, "
                     f"{row[7]}")  # fmt: skip
 
-        self.say(_("The legal officer drafts the text (version 1)."))
-        v1 = services.version_create(
-            actor=officer, agreement=agreement, docx=patto_docx(), note=_("First draft")
-        )
-        self.ok(f"v{v1.number} SHA-256 {v1.docx_sha256}")
+        self.say(_("The shipped templates go into the template library."))
+        call_command("load_templates", stdout=self.stdout)
+        template = template_version_get(name=PATTO_TEMPLATE)
+        data = example_data("patto_inclusione_sociale")
+
+        self.say(_("The legal officer drafts the text from the template (version 1)."))
+        v1 = services.version_render(
+            actor=officer, agreement=agreement, template_version=template, data=data,
+            note=_("First draft"),
+        )  # fmt: skip
+        self.ok(f"v1 DOCX SHA-256 {v1.docx_sha256}")
+        self.ok(f"v1 PDF  SHA-256 {v1.pdf_sha256}")
 
         self.transition(services.agreement_open_negotiation, officer, agreement)
+        User = get_user_model()
+        province = User.objects.get(username="presidente.provincia")
+        volunteers = User.objects.get(username="portavoce.volontariato")
 
-        self.say(_("The parties ask for an article on the permanent Forum (version 2)."))
-        forum = ("Art. 3 - Forum permanente", [
-            "È istituito il Forum permanente per l'inclusione sociale, composto da un "
-            "rappresentante per ciascuna Parte, che si riunisce almeno due volte l'anno.",
-        ])  # fmt: skip
-        v2 = services.version_create(
-            actor=officer,
-            agreement=agreement,
-            docx=patto_docx(extra_articles=[forum]),
-            note=_("Article on the Forum, as proposed by the parties"),
+        self.say(_("Round 1: the parties' representatives are invited to read version 1."))
+        round_1 = negotiation.round_open(actor=officer, agreement=agreement)
+        invited = round_1.invitations.count()
+        self.ok(ngettext("%(n)d person invited", "%(n)d people invited", invited) % {"n": invited})
+        question = negotiation.comment_add(
+            actor=province, negotiation_round=round_1, anchor="Art. 4",
+            text="Occorre indicare la copertura finanziaria delle azioni.",
+        )  # fmt: skip
+        negotiation.comment_add(
+            actor=officer, negotiation_round=round_1, parent=question,
+            text="Inserita nella prossima versione.",
+        )  # fmt: skip
+        self.ok(_("%(who)s comments on Art. 4; the legal officer replies.")
+                % {"who": province.get_full_name()})  # fmt: skip
+        data.update(
+            oneri_finanziari=True,
+            importo="40.000,00",
+            copertura_finanziaria="sui capitoli dedicati dei bilanci 2027-2029 delle Parti "
+            "pubbliche",
         )
-        self.ok(f"v{v2.number} SHA-256 {v2.docx_sha256}")
+        v2 = services.version_render(
+            actor=officer, agreement=agreement, template_version=template, data=data,
+            note=_("Financial coverage clause"),
+        )  # fmt: skip
+        negotiation.round_close(actor=officer, negotiation_round=round_1)
+        self.report_changes(v1, v2, _("Template rendered again with the financial coverage"))
+
+        self.say(_("Round 2 on version 2: a party proposes its own markup of the text."))
+        round_2 = negotiation.round_open(actor=officer, agreement=agreement)
+        revised = with_paragraph(
+            read_bytes(v2.docx.name),
+            "Il Forum permanente per l'inclusione sociale si riunisce almeno due volte l'anno.",
+        )
+        proposal = negotiation.proposal_submit(
+            actor=volunteers, negotiation_round=round_2, docx=revised,
+            note="Periodicità delle riunioni del Forum",
+        )  # fmt: skip
+        self.ok(
+            _("Proposal of %(party)s: DOCX SHA-256 %(hash)s")
+            % {"party": proposal.party.organisation.name, "hash": proposal.docx_sha256}
+        )
+        v3 = negotiation.proposal_accept(actor=officer, proposal=proposal, note="Accolta")
+        negotiation.round_close(actor=officer, negotiation_round=round_2)
+        self.report_changes(v2, v3, _("Proposal accepted"))
 
         self.transition(services.agreement_submit_for_review, officer, agreement)
 
@@ -129,21 +176,20 @@ class Command(BaseCommand):
         else:
             raise CommandError("the drafter was allowed to approve her own draft")
 
-        reason = "Specificare la copertura finanziaria delle azioni (art. 4)."
+        reason = "Indicare il termine per il recesso delle Parti private."
         self.transition(services.agreement_request_changes, reviewer, agreement, reason=reason)
 
-        self.say(_("The legal officer adds the financial coverage (version 3)."))
-        funding = ("Art. 4 - Copertura finanziaria", [
-            "Le azioni del presente Patto sono realizzate nei limiti delle risorse già previste "
-            "nei bilanci delle Parti, senza nuovi o maggiori oneri per la finanza pubblica.",
-        ])  # fmt: skip
-        v3 = services.version_create(
+        self.say(_("The legal officer uploads a revised DOCX (version 4)."))
+        v4 = services.version_create(
             actor=officer,
             agreement=agreement,
-            docx=patto_docx(extra_articles=[forum, funding]),
-            note=_("Financial coverage clause"),
+            docx=with_paragraph(
+                read_bytes(v3.docx.name),
+                "Le Parti private possono recedere con preavviso scritto di novanta giorni.",
+            ),
+            note=_("Notice period for withdrawal"),
         )
-        self.ok(f"v{v3.number} SHA-256 {v3.docx_sha256}")
+        self.report_changes(v3, v4, _("Revised DOCX uploaded"))
 
         self.transition(services.agreement_submit_for_review, officer, agreement)
         self.transition(services.agreement_approve, reviewer, agreement)
@@ -167,6 +213,15 @@ class Command(BaseCommand):
             "officer), marco.rossi (reviewer), giulia.neri (registrar), paolo.conti (auditor), "
             "admin, or a signatory such as presidente.conferenza; password: %(password)s"
         ) % {"password": demo_data.DEMO_PASSWORD})  # fmt: skip
+
+    def report_changes(self, old, new, what):
+        changes = compare(read_bytes(old.docx.name), read_bytes(new.docx.name)).summary
+        self.ok(
+            _("%(what)s: version %(n)d, %(ins)d words inserted and %(del)d deleted since version "
+              "%(old)d; PDF SHA-256 %(hash)s")
+            % {"what": what, "n": new.number, "ins": changes.words_inserted,
+               "del": changes.words_deleted, "old": old.number, "hash": new.pdf_sha256}
+        )  # fmt: skip
 
     def transition(self, service, actor, agreement, **kwargs):
         from agreements.transitions import TRANSITIONS
