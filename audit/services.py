@@ -6,23 +6,62 @@ from collections.abc import Callable, Iterable
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.chain import GENESIS_HASH, canonical_bytes, canonical_json, event_hash
+from audit.chain import (
+    GENESIS_HASH,
+    ROW_COLUMNS,
+    canonical_bytes,
+    canonical_json,
+    event_hash,
+)
 from audit.models import AuditAction, AuditChainHead, AuditEvent
 from stipula import context
 from stipula.errors import DomainError
 
+_EVENT_TABLE = AuditEvent._meta.db_table
+_HEAD_TABLE = AuditChainHead._meta.db_table
+_COLUMNS = ", ".join(ROW_COLUMNS)
+_VALUES = ", ".join(["%s"] * len(ROW_COLUMNS))
+# Table and column names come from the models; every value is a query parameter.
+# On PostgreSQL the event and the new chain head are written in one statement.
+_APPEND_PG = (
+    f"WITH appended AS (INSERT INTO {_EVENT_TABLE} ({_COLUMNS}) VALUES ({_VALUES}) "  # noqa: S608
+    f"RETURNING seq, hash) UPDATE {_HEAD_TABLE} SET seq = appended.seq, hash = appended.hash "
+    f"FROM appended WHERE {_HEAD_TABLE}.id = 1"
+)
+_INSERT = f"INSERT INTO {_EVENT_TABLE} ({_COLUMNS}) VALUES ({_VALUES})"  # noqa: S608
+_MOVE_HEAD = f"UPDATE {_HEAD_TABLE} SET seq = %s, hash = %s WHERE id = 1"  # noqa: S608
+_READ_HEAD = f"SELECT seq, hash FROM {_HEAD_TABLE} WHERE id = 1"  # noqa: S608
 
-def _lock_head() -> AuditChainHead:
-    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is not None:
-        return head
+
+def _lock_head(cursor) -> tuple[int, str]:
+    """Lock the chain head row and return (seq, hash) of the last event."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    cursor.execute(_READ_HEAD + lock)
+    row = cursor.fetchone()
+    if row is not None:
+        return row
     # First event ever (or a test database that was flushed): start from the last stored event.
     last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
     seq, hash_ = last if last else (0, GENESIS_HASH)
     AuditChainHead.objects.bulk_create(
         [AuditChainHead(pk=1, seq=seq, hash=hash_)], ignore_conflicts=True
     )
-    return AuditChainHead.objects.select_for_update().get(pk=1)
+    cursor.execute(_READ_HEAD + lock)
+    return cursor.fetchone()
+
+
+def _append(cursor, event: AuditEvent) -> None:
+    values = [getattr(event, column) for column in ROW_COLUMNS]
+    values[1] = AuditEvent._meta.get_field("created_at").get_db_prep_value(
+        event.created_at, connection
+    )
+    if connection.vendor == "postgresql":
+        cursor.execute(_APPEND_PG, values)
+    else:
+        cursor.execute(_INSERT, values)
+        cursor.execute(_MOVE_HEAD, [event.seq, event.hash])
+    event._state.adding = False
+    event._state.db = connection.alias
 
 
 def record_event(
@@ -44,10 +83,11 @@ def record_event(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
-    head = _lock_head()
+    cursor = connection.cursor()
+    head_seq, head_hash = _lock_head(cursor)
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
     event = AuditEvent(
-        seq=head.seq + 1,
+        seq=head_seq + 1,
         created_at=timezone.now(),
         actor_id=actor.pk if is_user else None,
         actor_username=actor.get_username() if is_user else "",
@@ -60,10 +100,10 @@ def record_event(
         documents=canonical_json(list(documents)),
         reason=reason or "",
         request_id=context.request_id.get(),
-        prev_hash=head.hash,
+        prev_hash=head_hash,
     )
     event.hash = event_hash(
-        head.hash,
+        head_hash,
         canonical_bytes(
             event.seq,
             event.created_at,
@@ -80,8 +120,7 @@ def record_event(
             event.request_id,
         ),
     )
-    event.save(force_insert=True)
-    AuditChainHead.objects.filter(pk=1).update(seq=event.seq, hash=event.hash)
+    _append(cursor, event)
     return event
 
 
