@@ -166,9 +166,10 @@ class TemplateChoiceForm(forms.Form):
         latest = [t.latest_version for t in templates if t.latest_version is not None]
         # Templates of the agreement's kind first.
         latest.sort(key=lambda v: (v.template.kind != agreement.kind, v.template.name))
-        self.fields["template_version"].choices = [
-            (v.pk, template_version_label(v)) for v in latest
-        ]
+        field = self.fields["template_version"]
+        field.choices = [(v.pk, template_version_label(v)) for v in latest]
+        if latest:
+            field.initial = latest[0].pk
 
 
 # How each value a template asks for is typed in. The shipped templates (templates_docx/shipped)
@@ -177,6 +178,21 @@ BOOLEAN_PREFIXES = ("clausola_", "oneri_", "con_", "include_", "prevede_")
 LIST_VARIABLES = frozenset({"premesse", "finalita", "attivita", "obiettivi", "azioni", "impegni"})
 RECORD_VARIABLES = {"referenti": ("ente", "nome", "recapito")}
 SHORT_VARIABLES = frozenset({"luogo", "foro_competente", "importo"})
+# The order of the form follows the document; other names come after, alphabetically.
+VARIABLE_ORDER = (
+    "premesse",
+    "finalita",
+    "attivita",
+    "referenti",
+    "oneri_finanziari",
+    "importo",
+    "copertura_finanziaria",
+    "clausola_recesso",
+    "clausola_privacy",
+    "foro_competente",
+    "luogo",
+    "data_stipula",
+)
 RECORD_SEPARATOR = "|"
 
 VARIABLE_LABELS = {
@@ -231,6 +247,13 @@ def _record_keys(name: str, previous) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def _record_line(record: dict, keys: tuple[str, ...]) -> str:
+    parts = [str(record.get(key, "") or "") for key in keys]
+    while parts and not parts[-1]:
+        parts.pop()
+    return f" {RECORD_SEPARATOR} ".join(parts)
+
+
 class TemplateDataForm(forms.Form):
     """The values a template asks the user for, one field per variable, and a note.
 
@@ -245,7 +268,8 @@ class TemplateDataForm(forms.Form):
         previous = previous or {}
         self.kinds: dict[str, str] = {}
         self.record_keys: dict[str, tuple[str, ...]] = {}
-        for name in variables:
+        known = {name: index for index, name in enumerate(VARIABLE_ORDER)}
+        for name in sorted(variables, key=lambda n: (known.get(n, len(known)), n)):
             value = previous.get(name)
             kind = variable_kind(name, value)
             self.kinds[name] = kind
@@ -273,10 +297,7 @@ class TemplateDataForm(forms.Form):
                     or _("One per line, the parts separated by «%(sep)s»: %(parts)s.")
                     % {"sep": RECORD_SEPARATOR, "parts": f" {RECORD_SEPARATOR} ".join(keys)},
                 )
-                initial = "\n".join(
-                    f" {RECORD_SEPARATOR} ".join(str(record.get(key, "")) for key in keys)
-                    for record in value or []
-                )
+                initial = "\n".join(_record_line(record, keys) for record in value or [])
             else:
                 widget = forms.TextInput() if kind == "short" else forms.Textarea(attrs={"rows": 2})
                 field = forms.CharField(
@@ -363,7 +384,9 @@ class _VersionChoiceField(forms.ModelChoiceField):
 
 
 class RoundOpenForm(forms.Form):
-    version = _VersionChoiceField(label=_("Version to negotiate on"), queryset=None)
+    version = _VersionChoiceField(
+        label=_("Version to negotiate on"), queryset=None, empty_label=None
+    )
     invitees = forms.TypedMultipleChoiceField(
         label=_("Invite"),
         coerce=int,

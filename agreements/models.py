@@ -119,6 +119,11 @@ def has_current_version(agreement) -> bool:
     return agreement.current_version_id is not None
 
 
+@guard(lambda a: _("Close the open negotiation round first: the parties may still be commenting."))
+def no_open_round(agreement) -> bool:
+    return not agreement.rounds.filter(closed_at__isnull=True).exists()
+
+
 @guard(
     lambda a: (
         _("These signatories have no valid signature yet: %s.")
@@ -242,7 +247,7 @@ class Agreement(FSMModelMixin, models.Model):
         field=state,
         source=[S.DRAFT, S.NEGOTIATION],
         target=S.LEGAL_REVIEW,
-        conditions=[has_two_parties_with_signatories, has_current_version],
+        conditions=[has_two_parties_with_signatories, has_current_version, no_open_round],
         permission=policies.is_responsible_legal_officer,
     )
     def submit_for_review(self):

@@ -204,6 +204,7 @@ def comment_add(
     officer = policies.is_responsible_legal_officer(locked, actor)
     if invitation is None and not officer:
         raise PermissionDenied(_("Only people invited to this round can comment on it."))
+    _require_negotiation(locked)
     _require_open(round_)
     text = text.strip()
     if not text:

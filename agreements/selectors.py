@@ -6,7 +6,7 @@ must agree, and the UI tests check that they do from the user's side.
 
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from agreements import policies
 from agreements.models import (
@@ -14,7 +14,12 @@ from agreements.models import (
     AgreementParty,
     AgreementState,
     AgreementVersion,
+    Comment,
+    Invitation,
+    NegotiationRound,
     OrganisationMember,
+    Proposal,
+    ProposalStatus,
     Signatory,
 )
 from agreements.roles import Role, user_roles
@@ -88,7 +93,10 @@ def agreements_signed_by(user) -> QuerySet[Agreement]:
 
 
 def agreement_for_detail(user, pk: int) -> Agreement:
-    """The agreement with everything its page shows; Agreement.DoesNotExist if not visible."""
+    """The agreement with everything its page shows; Agreement.DoesNotExist if not visible.
+
+    Its ``versions`` are only those this user may read (see ``visible_versions``), newest first.
+    """
     return (
         visible_agreements(user)
         .select_related("legal_officer", "current_version", "approved_version")
@@ -104,10 +112,7 @@ def agreement_for_detail(user, pk: int) -> Agreement:
                 )
                 .order_by("position"),
             ),
-            Prefetch(
-                "versions",
-                queryset=AgreementVersion.objects.select_related("author").order_by("-number"),
-            ),
+            Prefetch("versions", queryset=_for_version_listing(_readable_versions(user))),
         )
         .get(pk=pk)
     )
@@ -118,14 +123,171 @@ def agreement_events(agreement: Agreement) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(agreement_id=agreement.pk).order_by("seq")
 
 
+def is_office_staff(user) -> bool:
+    """Whether the user works on agreements in an office role (and so sees all of them)."""
+    return bool(user_roles(user) & _STAFF_ROLE_VALUES)
+
+
+def _readable_versions(user) -> QuerySet[AgreementVersion]:
+    """The rule of ``visible_versions``, without the visibility of the agreement itself."""
+    versions = AgreementVersion.objects.all()
+    if user is None or not user.is_authenticated:
+        return versions.none()
+    if is_office_staff(user):
+        return versions
+    invited = Invitation.objects.filter(user_id=user.pk, round__version_id=OuterRef("pk"))
+    return versions.filter(Exists(invited) | Q(agreement__approved_version_id=F("pk")))
+
+
+def visible_versions(user, agreement: Agreement | None = None) -> QuerySet[AgreementVersion]:
+    """The versions of the text this user may read (of one agreement, if given).
+
+    Office staff read every version of the agreements they see. A party's representative reads
+    only the versions they were invited to negotiate in a round, and the approved text: drafts
+    in between are the offices' work in progress. Every page and download of a version goes
+    through this rule.
+    """
+    versions = _readable_versions(user).filter(agreement__in=visible_agreements(user))
+    if agreement is not None:
+        versions = versions.filter(agreement_id=agreement.pk)
+    return versions
+
+
+def _for_version_listing(versions: QuerySet[AgreementVersion]) -> QuerySet[AgreementVersion]:
+    return versions.select_related("author", "parent", "template_version__template").order_by(
+        "-number"
+    )
+
+
+def version_list_for(user, agreement: Agreement) -> QuerySet[AgreementVersion]:
+    """The versions this user may read, newest first, with what the version table shows."""
+    return _for_version_listing(visible_versions(user, agreement))
+
+
 def visible_version(user, *, agreement_pk: int, number: int) -> AgreementVersion | None:
-    """A version of the text, only for users who may see its agreement."""
+    """A version of the text, only for users who may read it (see ``visible_versions``)."""
     return (
-        AgreementVersion.objects.filter(
-            agreement__in=visible_agreements(user), agreement_id=agreement_pk, number=number
-        )
-        .select_related("agreement")
+        visible_versions(user)
+        .filter(agreement_id=agreement_pk, number=number)
+        .select_related("agreement", "author", "parent", "template_version__template")
         .first()
+    )
+
+
+def latest_rendered_version(agreement: Agreement, template_id: int) -> AgreementVersion | None:
+    """The newest version of this agreement rendered from any version of the template, whose
+    ``data`` pre-fills the drafting form."""
+    return (
+        agreement.versions.filter(template_version__template_id=template_id)
+        .select_related("template_version")
+        .order_by("-number")
+        .first()
+    )
+
+
+# Negotiation ---------------------------------------------------------------------------------
+
+
+def visible_rounds(user, agreement: Agreement | None = None) -> QuerySet[NegotiationRound]:
+    """The negotiation rounds this user may follow: all of them for office staff, the rounds
+    they are invited to for a party's representative."""
+    rounds = NegotiationRound.objects.filter(agreement__in=visible_agreements(user))
+    if agreement is not None:
+        rounds = rounds.filter(agreement_id=agreement.pk)
+    if not is_office_staff(user):
+        invited = Invitation.objects.filter(round_id=OuterRef("pk"), user_id=user.pk)
+        rounds = rounds.filter(Exists(invited))
+    return rounds
+
+
+def round_list_for(user, agreement: Agreement) -> QuerySet[NegotiationRound]:
+    """The rounds of an agreement this user may follow, newest first, with their counts."""
+    return (
+        visible_rounds(user, agreement)
+        .select_related("version")
+        .annotate(
+            invited_count=Count("invitations", distinct=True),
+            pending_count=Count(
+                "proposals", filter=Q(proposals__status=ProposalStatus.PENDING), distinct=True
+            ),
+        )
+        .order_by("-number")
+    )
+
+
+def round_for_page(user, *, agreement_pk: int, number: int) -> NegotiationRound | None:
+    """One round with everything its page shows, or None if the user may not follow it."""
+    return (
+        visible_rounds(user)
+        .filter(agreement_id=agreement_pk, number=number)
+        .select_related("agreement__legal_officer", "version__author", "opened_by")
+        .prefetch_related(
+            Prefetch(
+                "invitations",
+                queryset=Invitation.objects.select_related("user", "party__organisation").order_by(
+                    "party__position", "user__last_name", "user__first_name", "user_id"
+                ),
+            )
+        )
+        .first()
+    )
+
+
+def round_comments(negotiation_round: NegotiationRound) -> list[tuple[Comment, int]]:
+    """The comments of a round as a thread: each with its depth, replies under what they answer,
+    in the order they were written."""
+    comments = list(
+        negotiation_round.comments.select_related("author").order_by("created_at", "pk")
+    )
+    replies: dict[int | None, list[Comment]] = {}
+    for comment in comments:
+        replies.setdefault(comment.parent_id, []).append(comment)
+    thread: list[tuple[Comment, int]] = []
+    # Iterative, so that a long chain of replies cannot exhaust the stack.
+    stack = [(comment, 0) for comment in reversed(replies.get(None, []))]
+    while stack:
+        comment, depth = stack.pop()
+        thread.append((comment, depth))
+        stack.extend((reply, depth + 1) for reply in reversed(replies.get(comment.pk, [])))
+    return thread
+
+
+def round_comment(negotiation_round: NegotiationRound, pk: int) -> Comment | None:
+    """A comment of this round (to reply to), or None."""
+    return negotiation_round.comments.filter(pk=pk).first()
+
+
+def round_proposals(negotiation_round: NegotiationRound) -> QuerySet[Proposal]:
+    return negotiation_round.proposals.select_related(
+        "author", "party__organisation", "decided_by", "resulting_version"
+    ).order_by("created_at", "pk")
+
+
+def visible_proposal(user, *, agreement_pk: int, proposal_pk: int) -> Proposal | None:
+    """A proposal, for those who may follow its round."""
+    return (
+        Proposal.objects.filter(
+            pk=proposal_pk,
+            round__agreement_id=agreement_pk,
+            round__in=visible_rounds(user),
+        )
+        .select_related("round__version", "round__agreement", "party__organisation")
+        .first()
+    )
+
+
+def invited_open_rounds(user) -> QuerySet[NegotiationRound]:
+    """The open rounds this user is invited to, on agreements still in negotiation."""
+    if user is None or not user.is_authenticated:
+        return NegotiationRound.objects.none()
+    return (
+        NegotiationRound.objects.filter(
+            invitations__user_id=user.pk,
+            closed_at__isnull=True,
+            agreement__state=S.NEGOTIATION,
+        )
+        .select_related("agreement", "version")
+        .order_by("-opened_at", "-pk")
     )
 
 

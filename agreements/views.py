@@ -23,14 +23,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from agreements import policies, services
+from agreements import negotiation, policies, services
 from agreements.forms import (
     DOCX_CONTENT_TYPE,
     AgreementCreateForm,
     AgreementFilterForm,
     AuditLogFilterForm,
+    CompareForm,
     PartyAddForm,
+    RoundOpenForm,
     SignatoryAddForm,
+    TemplateChoiceForm,
     TransitionForm,
     VersionUploadForm,
 )
@@ -45,12 +48,16 @@ from agreements.selectors import (
     agreements_to_review,
     audit_log_events,
     available_actions,
+    invited_open_rounds,
+    is_office_staff,
+    round_list_for,
     visible_agreements,
     visible_version,
 )
 from agreements.transitions import TRANSITIONS
 from audit.models import AuditAction, AuditEvent
 from stipula.errors import DomainError
+from templates_docx.selectors import template_list
 
 S = AgreementState
 
@@ -62,12 +69,23 @@ MAIN_PATH = [S.DRAFT, S.NEGOTIATION, S.LEGAL_REVIEW, S.SIGNATURE, S.SIGNED, S.RE
 # Where each side exit leaves the main path when the audit trail does not say.
 EXIT_FROM = {S.WITHDRAWN: None, S.REJECTED: S.LEGAL_REVIEW, S.ANNULLED: S.REGISTERED}
 
-ROLE_LABELS = {**dict(Role.choices), "system": gettext_lazy("system")}
+ROLE_LABELS = {
+    **dict(Role.choices),
+    "system": gettext_lazy("system"),
+    # Not a group: whoever acts for a party in a negotiation round (agreements.negotiation).
+    "party_representative": gettext_lazy("Party representative"),
+}
 NOT_VISIBLE = gettext_lazy("There is no such agreement, or you may not see it.")
 
 
 def can_read_audit_log(user) -> bool:
     return bool(user_roles(user) & {Role.AUDITOR.value, Role.ADMINISTRATOR.value})
+
+
+def can_use_template_library(user) -> bool:
+    """Legal officers draft from the templates; administrators look after the library. The
+    upload service decides for itself: this only shows the way to the library."""
+    return bool(user_roles(user) & {Role.LEGAL_OFFICER.value, Role.ADMINISTRATOR.value})
 
 
 # Plumbing ------------------------------------------------------------------------------------
@@ -174,14 +192,19 @@ def home(request):
                 list_url,
             )
         )
+    invited_rounds = list(invited_open_rounds(user)[:HOME_SECTION_SIZE])
     return render(
         request,
         "agreements/home.html",
         {
             "sections": sections,
+            "invited_rounds": invited_rounds,
+            # Party representatives always see where their invitations will appear.
+            "show_invitations": bool(invited_rounds) or not is_office_staff(user),
             "role_labels": [ROLE_LABELS[role] for role in Role.values if role in roles],
             "can_create": policies.can_create_agreement(user),
             "can_read_audit_log": can_read_audit_log(user),
+            "can_use_template_library": can_use_template_library(user),
             "is_administrator": Role.ADMINISTRATOR.value in roles,
         },
     )
@@ -296,22 +319,44 @@ def _render_detail(request, pk: int, **bound_forms):
     events = list(agreement_events(agreement))
     steps, exit_step = lifecycle(agreement, events)
     can_edit = policies.can_edit(agreement, user)
+    versions = list(agreement.versions.all())
+    rounds = list(round_list_for(user, agreement))
     context = {
         "agreement": agreement,
         "parties": agreement.parties.all(),
-        "versions": agreement.versions.all(),
+        "versions": versions,
+        "rounds": rounds,
+        "open_round": next((r for r in rounds if r.is_open), None),
         "timeline": timeline(events),
         "steps": steps,
         "exit_step": exit_step,
         "actions": available_actions(agreement, user),
         "can_edit": can_edit,
     }
+    if len(versions) >= 2:
+        context["compare_form"] = CompareForm(
+            initial={"old": versions[1].number, "new": versions[0].number},
+            numbers=[v.number for v in versions],
+        )
     if can_edit:
         context["party_form"] = bound_forms.get("party_form") or PartyAddForm(agreement=agreement)
         context["signatory_form"] = bound_forms.get("signatory_form") or SignatoryAddForm(
             agreement=agreement
         )
         context["version_form"] = bound_forms.get("version_form") or VersionUploadForm()
+        templates = template_list()
+        if templates:
+            context["template_form"] = TemplateChoiceForm(templates=templates, agreement=agreement)
+    context["may_open_round"] = (
+        policies.is_responsible_legal_officer(agreement, user)
+        and agreement.state == S.NEGOTIATION
+        and context["open_round"] is None
+        and bool(versions)
+    )
+    if context["may_open_round"]:
+        context["round_form"] = bound_forms.get("round_form") or RoundOpenForm(
+            agreement=agreement, representatives=negotiation.party_representatives(agreement)
+        )
     return render(request, "agreements/detail.html", context)
 
 
@@ -434,7 +479,7 @@ def version_upload(request, pk: int):
             services.version_create,
             actor=request.user,
             agreement=agreement,
-            docx=form.cleaned_data["docx"].read(),
+            docx=form.cleaned_data["docx_bytes"],
             note=form.cleaned_data["note"],
         )
         if _attempt(request, store, done=_("New version of the text stored.")):

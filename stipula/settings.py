@@ -127,9 +127,7 @@ LOGGING = {
 # DOCX -> PDF with LibreOffice (templates_docx.conversion): "warm" talks to the converter that
 # `manage.py converter` runs, "cold" starts a soffice per document, "auto" tries warm, then cold.
 STIPULA_CONVERTER = env("STIPULA_CONVERTER", default="auto")
-STIPULA_CONVERTER_SOCKET = env(
-    "STIPULA_CONVERTER_SOCKET", default=str(DATA_DIR / "converter.sock")
-)
+STIPULA_CONVERTER_SOCKET = env("STIPULA_CONVERTER_SOCKET", default=str(DATA_DIR / "converter.sock"))
 STIPULA_UNO_PYTHON = env("STIPULA_UNO_PYTHON", default="/usr/bin/python3")
 STIPULA_SOFFICE = env("STIPULA_SOFFICE", default="soffice")
 STIPULA_MAX_DOCX_BYTES = env.int("STIPULA_MAX_DOCX_BYTES", default=20 * 1024 * 1024)

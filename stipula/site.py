@@ -1,6 +1,7 @@
 """The web application shell: a viewflow Material site with its applications.
 
-URL names: ``home`` (/), ``agreements:*`` (/agreements/...), ``auditlog:index`` (/audit/).
+URL names: ``home`` (/), ``agreements:*`` (/agreements/...), ``template_library:*``
+(/templates/...), ``auditlog:index`` (/audit/).
 Login and logout live outside the site, in stipula/urls.py.
 """
 
@@ -8,7 +9,8 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from viewflow.urls import Application, Site, route
 
-from agreements import views
+from agreements import views, views_drafting
+from templates_docx import views as template_views
 
 
 class AgreementsApp(Application):
@@ -31,12 +33,110 @@ class AgreementsApp(Application):
     version_download_path = path(
         "<int:pk>/versions/<int:number>/docx/", views.version_download, name="version_download"
     )
+    version_detail_path = path(
+        "<int:pk>/versions/<int:number>/", views_drafting.version_detail, name="version_detail"
+    )
+    version_pdf_path = path(
+        "<int:pk>/versions/<int:number>/pdf/", views_drafting.version_pdf, name="version_pdf"
+    )
+    version_page_path = path(
+        "<int:pk>/versions/<int:number>/pages/<int:page>.png",
+        views_drafting.version_page,
+        name="version_page",
+    )
+    compare_path = path("<int:pk>/compare/", views_drafting.version_compare, name="compare")
+    compare_docx_path = path(
+        "<int:pk>/compare/redline.docx",
+        views_drafting.version_compare,
+        {"fmt": "docx"},
+        name="compare_docx",
+    )
+    compare_pdf_path = path(
+        "<int:pk>/compare/redline.pdf",
+        views_drafting.version_compare,
+        {"fmt": "pdf"},
+        name="compare_pdf",
+    )
+    draft_path = path("<int:pk>/draft/", views_drafting.draft_from_template, name="draft")
+
+    # Negotiation
+    round_open_path = path("<int:pk>/rounds/", views_drafting.round_open, name="round_open")
+    round_path = path("<int:pk>/rounds/<int:number>/", views_drafting.round_detail, name="round")
+    round_close_path = path(
+        "<int:pk>/rounds/<int:number>/close/", views_drafting.round_close, name="round_close"
+    )
+    comment_add_path = path(
+        "<int:pk>/rounds/<int:number>/comments/", views_drafting.comment_add, name="comment_add"
+    )
+    proposal_submit_path = path(
+        "<int:pk>/rounds/<int:number>/proposals/",
+        views_drafting.proposal_submit,
+        name="proposal_submit",
+    )
+    proposal_accept_path = path(
+        "<int:pk>/proposals/<int:proposal_pk>/accept/",
+        views_drafting.proposal_accept,
+        name="proposal_accept",
+    )
+    proposal_reject_path = path(
+        "<int:pk>/proposals/<int:proposal_pk>/reject/",
+        views_drafting.proposal_reject,
+        name="proposal_reject",
+    )
+    proposal_docx_path = path(
+        "<int:pk>/proposals/<int:proposal_pk>/docx/",
+        views_drafting.proposal_file,
+        {"fmt": "docx"},
+        name="proposal_docx",
+    )
+    proposal_pdf_path = path(
+        "<int:pk>/proposals/<int:proposal_pk>/pdf/",
+        views_drafting.proposal_file,
+        {"fmt": "pdf"},
+        name="proposal_pdf",
+    )
+    proposal_redline_path = path(
+        "<int:pk>/proposals/<int:proposal_pk>/redline/",
+        views_drafting.proposal_redline,
+        name="proposal_redline",
+    )
+    proposal_redline_docx_path = path(
+        "<int:pk>/proposals/<int:proposal_pk>/redline.docx",
+        views_drafting.proposal_redline,
+        {"fmt": "docx"},
+        name="proposal_redline_docx",
+    )
+    proposal_redline_pdf_path = path(
+        "<int:pk>/proposals/<int:proposal_pk>/redline.pdf",
+        views_drafting.proposal_redline,
+        {"fmt": "pdf"},
+        name="proposal_redline_pdf",
+    )
 
 
 def _may_open_audit_log(user) -> bool:
     # viewflow's SiteMiddleware checks this before the view: let anonymous users through to the
     # view's login redirect instead of answering 403.
     return not user.is_authenticated or views.can_read_audit_log(user)
+
+
+def _may_open_template_library(user) -> bool:
+    return not user.is_authenticated or views.can_use_template_library(user)
+
+
+class TemplateLibraryApp(Application):
+    title = _("Templates")
+    icon = "library_books"
+    app_name = "template_library"
+    menu_template_name = None
+    permission = staticmethod(_may_open_template_library)
+    stipula_inline_messages = True
+
+    index_path = path("", template_views.template_library, name="index")
+    detail_path = path("<int:pk>/", template_views.template_detail, name="detail")
+    version_download_path = path(
+        "versions/<int:pk>/docx/", template_views.template_version_download, name="download"
+    )
 
 
 class AuditLogApp(Application):
@@ -58,6 +158,7 @@ class StipulaSite(Site):
     index_path = None
     home_path = path("", views.home, name="home")
     agreements_path = route("agreements/", AgreementsApp())
+    templates_path = route("templates/", TemplateLibraryApp())
     audit_log_path = route("audit/", AuditLogApp())
 
 

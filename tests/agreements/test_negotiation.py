@@ -183,3 +183,15 @@ def test_versions_cannot_be_changed_in_the_database(officer):
             cursor.execute("UPDATE agreements_agreementversion SET note = 'ritoccata'")
     assert agreement.versions.get().note == "v1"
     assert agreement.state == AgreementState.DRAFT
+
+
+def test_review_waits_for_the_open_round_to_close(officer, negotiating):
+    round_ = negotiation.round_open(actor=officer, agreement=negotiating)
+
+    with pytest.raises(TransitionNotAllowed, match="Close the open negotiation round first"):
+        services.agreement_submit_for_review(actor=officer, agreement=negotiating)
+
+    negotiation.round_close(actor=officer, negotiation_round=round_)
+    services.agreement_submit_for_review(actor=officer, agreement=negotiating)
+    negotiating.refresh_from_db()
+    assert negotiating.state == AgreementState.LEGAL_REVIEW

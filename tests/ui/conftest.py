@@ -138,3 +138,19 @@ def browser(client):
         return client
 
     return sign_in
+
+
+@pytest.fixture
+def client_for():
+    """A test client of its own, signed in as ``user`` (in English unless told otherwise), for
+    tests where several people act in turn: ``browser`` signs everyone into one client."""
+    from django.test import Client
+
+    def sign_in(user, language="en"):
+        client = Client()
+        client.force_login(user)
+        if language:
+            client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+        return client
+
+    return sign_in
