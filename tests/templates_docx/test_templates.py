@@ -2,8 +2,6 @@
 
 import io
 import re
-import shutil
-import subprocess
 import zipfile
 
 import pytest
@@ -122,33 +120,20 @@ def test_the_shipped_kinds_are_agreement_kinds():
     assert {s.kind for s in SHIPPED_TEMPLATES} <= set(Agreement.Kind.values)
 
 
-def test_the_rendered_patto_reads_the_same_in_pdf(officer, tmp_path):
-    """Real LibreOffice: the layout keeps every party and the numbering (checked with pypdf)."""
-    rendered = render("patto_inclusione_sociale", make_patto(officer))
-    source = tmp_path / "patto.docx"
-    source.write_bytes(rendered)
-    soffice = shutil.which("soffice")
-    assert soffice, "LibreOffice (soffice) must be installed: the application converts with it"
-    subprocess.run(  # noqa: S603 - fixed arguments
-        [
-            soffice,
-            "--headless",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(tmp_path),
-            f"-env:UserInstallation=file://{tmp_path}/profile",
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    text = " ".join(page.extract_text() for page in PdfReader(tmp_path / "patto.pdf").pages)
+@pytest.mark.parametrize("key", KEYS)
+def test_every_shipped_template_reads_the_same_in_pdf(key, officer):
+    """Real LibreOffice (the application's converter): every party, every signature block and
+    the numbering survive the layout (checked with pypdf)."""
+    from templates_docx.conversion import docx_to_pdf
+
+    rendered = render(key, make_patto(officer))
+    pdf = docx_to_pdf(rendered)
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     text = re.sub(r"\s+", " ", text)
     for name, *_rest, first, last, title, _act in demo_data.PARTIES:
+        assert name in text
         assert f"Per {name} – {first} {last}, {title} (firmato digitalmente)" in text
     headings = articles(rendered)
-    assert len(headings) == 13
+    assert len(headings) >= 8
     for number, title in headings:
         assert f"Art. {number} – {title}" in text
