@@ -1,6 +1,8 @@
+import functools
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -90,11 +92,22 @@ BEFORE_SIGNED = [S.DRAFT, S.NEGOTIATION, S.LEGAL_REVIEW, S.SIGNATURE]
 
 
 def guard(explanation):
-    """Mark a condition with the explanation a user gets when it is not met."""
+    """Mark a condition with the explanation a user gets when it is not met.
+
+    A condition is evaluated once per instance: the service checks it to explain a refusal and
+    django-fsm checks it again when the transition fires, on the same locked row.
+    """
 
     def decorate(condition):
-        condition.explain = explanation
-        return condition
+        @functools.wraps(condition)
+        def memoised(agreement) -> bool:
+            memo = agreement.__dict__.setdefault("_guard_memo", {})
+            if condition.__name__ not in memo:
+                memo[condition.__name__] = condition(agreement)
+            return memo[condition.__name__]
+
+        memoised.explain = explanation
+        return memoised
 
     return decorate
 
@@ -132,6 +145,15 @@ def no_open_round(agreement) -> bool:
 )
 def all_signatures_valid(agreement) -> bool:
     return not agreement.signatories_missing_signature()
+
+
+# Read on every review and approval: plain SQL spares the ORM's query compilation.
+PARTY_ROWS_SQL = """
+SELECT o.name, (SELECT COUNT(*) FROM agreements_signatory s
+                WHERE s.party_id = p.id AND s.required)
+FROM agreements_agreementparty p JOIN agreements_organisation o ON o.id = p.organisation_id
+WHERE p.agreement_id = %s ORDER BY p.position
+"""
 
 
 class Agreement(FSMModelMixin, models.Model):
@@ -205,10 +227,9 @@ class Agreement(FSMModelMixin, models.Model):
         """(organisation name, required signatories) per party, in order; read once per instance,
         since the guards and the audit event of one transition all need it."""
         if self._party_rows is None:
-            counted = self.parties.annotate(
-                signing=models.Count("signatories", filter=Q(signatories__required=True))
-            ).order_by("position")
-            self._party_rows = list(counted.values_list("organisation__name", "signing"))
+            with connection.cursor() as cursor:
+                cursor.execute(PARTY_ROWS_SQL, [self.pk])
+                self._party_rows = cursor.fetchall()
         return self._party_rows
 
     def parties_without_signatories(self) -> list[str]:
@@ -216,6 +237,7 @@ class Agreement(FSMModelMixin, models.Model):
 
     def refresh_from_db(self, *args, **kwargs):
         self._party_rows = None
+        self.__dict__.pop("_guard_memo", None)
         super().refresh_from_db(*args, **kwargs)
 
     def signatories_missing_signature(self) -> list[str]:
