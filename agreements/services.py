@@ -9,7 +9,6 @@ import datetime
 import functools
 from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -34,6 +33,7 @@ from stipula.errors import (
     TransitionNotAllowed,
     ValidationFailed,
 )
+from stipula.validation import full_clean
 from templates_docx.context import agreement_context
 from templates_docx.conversion import docx_to_pdf
 from templates_docx.docx_safety import check_docx
@@ -64,18 +64,6 @@ def _lock(agreement: Agreement) -> Agreement:
         )
     except Agreement.DoesNotExist:
         raise ValidationFailed(_("This agreement does not exist (any more).")) from None
-
-
-def _full_clean(obj, exclude=None):
-    try:
-        obj.full_clean(exclude=exclude)
-    except ValidationError as error:
-        messages = []
-        for field, errors in error.message_dict.items():
-            label = obj._meta.get_field(field).verbose_name if field != "__all__" else ""
-            prefix = f"{label}: " if label else ""
-            messages.extend(prefix + str(e) for e in errors)
-        raise ValidationFailed(" ".join(messages)) from None
 
 
 def allowed_transition_labels(agreement: Agreement) -> list[str]:
@@ -230,7 +218,7 @@ def organisation_create(
         vat_number=vat_number.strip(),
         ipa_code=ipa_code.strip(),
     )
-    _full_clean(organisation)
+    full_clean(organisation)
     organisation.save()
     events.organisation_created(actor=actor, organisation=organisation, role=_admin_role(actor))
     return organisation
@@ -281,7 +269,7 @@ def agreement_create(
         valid_from=valid_from,
         valid_until=valid_until,
     )
-    _full_clean(agreement, exclude=["state", "current_version", "approved_version"])
+    full_clean(agreement, exclude=["state", "current_version", "approved_version"])
     agreement.save()
     events.agreement_created(actor=actor, agreement=agreement, role=Role.LEGAL_OFFICER.value)
     return agreement
@@ -364,7 +352,7 @@ def agreement_add_signatory(
         fiscal_code=fiscal_code.strip().upper(),
         position=party.signatories.count() + 1,
     )
-    _full_clean(signatory)
+    full_clean(signatory)
     signatory.save()
     events.signatory_added(actor=actor, signatory=signatory, role=Role.LEGAL_OFFICER.value)
     return signatory

@@ -8,7 +8,6 @@ and makes a new version with that text.
 
 import hashlib
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -17,6 +16,7 @@ from agreements.storage import store_bytes
 from audit import services as audit_services
 from audit.services import record_event
 from stipula.errors import ConcurrentChange, PermissionDenied, ValidationFailed
+from stipula.validation import full_clean
 from templates_docx import selectors
 from templates_docx.docx_safety import check_docx
 from templates_docx.models import DocxTemplate, TemplateVersion
@@ -46,19 +46,6 @@ def _require_uploader(actor) -> str:
     if has_role(actor, Role.ADMINISTRATOR):
         return Role.ADMINISTRATOR.value
     raise PermissionDenied(_("Only a legal officer or an administrator can upload templates."))
-
-
-def _full_clean(obj: DocxTemplate) -> None:
-    # Uniqueness of the name is the database's job (see template_upload).
-    try:
-        obj.full_clean(validate_unique=False)
-    except ValidationError as error:
-        messages = []
-        for field, errors in error.message_dict.items():
-            label = obj._meta.get_field(field).verbose_name if field != "__all__" else ""
-            prefix = f"{label}: " if label else ""
-            messages.extend(prefix + str(e) for e in errors)
-        raise ValidationFailed(" ".join(messages)) from None
 
 
 def _locked_template(name: str) -> DocxTemplate | None:
@@ -101,7 +88,7 @@ def template_upload(
     role = _require_uploader(actor)
     name, description, note = name.strip(), description.strip(), note.strip()
     candidate = DocxTemplate(name=name, kind=kind, description=description, created_by=actor)
-    _full_clean(candidate)
+    full_clean(candidate, validate_unique=False)
     # Checked and parsed before the transaction: no lock is held while the file is read.
     check_docx(docx)
     variables = template_variables(docx)

@@ -84,16 +84,6 @@ def shows(response, text) -> bool:
 
 
 @pytest.fixture
-def officer(db):
-    return make_user("officer", "legal_officer", first_name="Laura", last_name="Bianchi")
-
-
-@pytest.fixture
-def reviewer(db):
-    return make_user("reviewer", "reviewer", first_name="Rita", last_name="Verdi")
-
-
-@pytest.fixture
 def mayor(db):
     return make_user("mayor", "signatory", first_name="Mario", last_name="Rossi")
 
