@@ -441,6 +441,18 @@ def _fill_report(report, embedded, status, reader, pdf, approved_sha256, roots) 
     if report.covers_approved is False and indication == PASSED:
         indication, sub = FAILED, AdESFailure.FORMAT_FAILURE.name
         problems.append("The signature does not cover the approved document.")
+    missing_usage = SIGNER_KEY_USAGE - (
+        set(cert.key_usage_value.native) if cert.key_usage_value else set()
+    )
+    if missing_usage and indication == PASSED:
+        # pyHanko 0.38 drops match_all_key_usages when it rebuilds the key usage constraints, so
+        # a certificate with digitalSignature alone would pass: check both usages here.
+        indication, sub = INDETERMINATE, AdESIndeterminate.CHAIN_CONSTRAINTS_FAILURE.name
+        problems.append(
+            "The certificate is not meant for signatures: it lacks the key usage "
+            + ", ".join(sorted(missing_usage))
+            + "."
+        )
     report.indication, report.sub_indication = indication, sub
     report.problems.extend(problems)
 
