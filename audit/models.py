@@ -34,6 +34,9 @@ class AuditAction(models.TextChoices):
     ORGANISATION_CREATED = "organisation.created", _("Organisation created")
     MEMBER_ADDED = "organisation.member_added", _("Organisation member added")
     ACTION_REFUSED = "action.refused", _("Action refused")
+    # Plain labels until the Italian catalogue (locale/) has them: see signing/errors.py.
+    SIGNING_PREPARED = "signing.prepared", "Document prepared for signing"
+    SIGNATURE_APPLIED = "signing.signature_applied", "Signature applied"
 
 
 class AuditEvent(models.Model):
