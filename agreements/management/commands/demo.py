@@ -198,7 +198,12 @@ class Command(BaseCommand):
                 % {"n": agreement.approved_version.number,
                    "hash": agreement.approved_version.docx_sha256})  # fmt: skip
 
-        self.say(_("Digital signature: not available yet in this version of Stipula."))
+        self.say(
+            _(
+                "Digital signature: not yet available end to end in this version of Stipula (no "
+                "signing from the interface, no certificates for the demo's signatories)."
+            )
+        )
         self.stdout.write(self.style.WARNING("    " + _(
             "The demo stops here, where signing begins: it records no signature and no "
             "registration that was not really made. The agreement waits in state «%(state)s»."
