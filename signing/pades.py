@@ -237,10 +237,40 @@ def sign_pkcs12(
     The signature is a new incremental update with a visible appearance (name, party, time).
     Neither the PKCS#12 data nor the password are kept.
     """
-    reader = _reader(pdf)
-    if field_name not in _empty_field_names(reader):
-        raise FieldNotFound(field=field_name)
+    require_empty_field(pdf, field_name)
     signer = _load_pkcs12(pkcs12, password)
+    return sign_with_signer(
+        pdf,
+        signer=signer,
+        field_name=field_name,
+        timestamper_url=timestamper_url,
+        party=party,
+        reason=reason,
+        location=location,
+        trust_roots=trust_roots,
+    )
+
+
+def require_empty_field(pdf: bytes, field_name: str) -> None:
+    """Refuse a damaged PDF, or one without an empty signature field of that name."""
+    if field_name not in _empty_field_names(_reader(pdf)):
+        raise FieldNotFound(field=field_name)
+
+
+def sign_with_signer(
+    pdf: bytes,
+    *,
+    signer: signers.Signer,
+    field_name: str,
+    timestamper_url: str | None,
+    party: str,
+    reason: str | None,
+    location: str | None,
+    trust_roots: list[bytes] | None,
+) -> bytes:
+    """One PAdES signature by ``signer`` (a PKCS#12 key or a PKCS#11 token) in ``field_name``:
+    the certificate is checked, the appearance stamped, the signature added in an incremental
+    update. Shared by every way of signing, so they all produce the same signature."""
     check_signer_certificate(signer.signing_cert)
     signer_name = signer.signing_cert.subject.native.get("common_name", "")
     meta = signers.PdfSignatureMetadata(

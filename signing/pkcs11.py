@@ -13,7 +13,6 @@ created in a child process (``init_token``), so creating one never reloads the m
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -25,15 +24,10 @@ import pkcs11
 from asn1crypto import keys, pem
 from django.conf import settings
 from pkcs11 import exceptions as p11_exceptions
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import fields, signers, timestamps
-from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.pkcs11 import PKCS11Error, PKCS11Signer, TokenCriteria, open_pkcs11_session
-from pyhanko.sign.timestamps.common_utils import TimestampRequestError
-from pyhanko.stamp import TextStampStyle
 
-from .errors import CertificateRejected, FieldNotFound, SigningError, WrongPassword
-from .pades import _empty_field_names, _reader, _validation_context, check_signer_certificate
+from .errors import SigningError, WrongPassword
+from .pades import require_empty_field, sign_with_signer
 
 DEFAULT_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 KEY_ID = b"\x01"
@@ -279,9 +273,7 @@ def sign_pkcs11(
     dropped with it.
     """
     module_path = module_path or getattr(settings, "STIPULA_PKCS11_MODULE", DEFAULT_MODULE)
-    reader = _reader(pdf)
-    if field_name not in _empty_field_names(reader):
-        raise FieldNotFound(field=field_name)
+    require_empty_field(pdf, field_name)
     session = _open_session(module_path, token_label, pin)
     try:
         signer = PKCS11Signer(
@@ -291,50 +283,20 @@ def sign_pkcs11(
             other_certs_to_pull=None,
         )
         try:
-            cert = signer.signing_cert
+            signer.signing_cert  # noqa: B018 - loads the certificate, or fails for a wrong label
         except PKCS11Error as e:
             raise TokenError(
                 "The token holds no signing key and certificate with this label."
             ) from e
-        check_signer_certificate(cert)
-        signer_name = cert.subject.native.get("common_name", "")
-        meta = signers.PdfSignatureMetadata(
+        return sign_with_signer(
+            pdf,
+            signer=signer,
             field_name=field_name,
-            md_algorithm="sha256",
-            subfilter=fields.SigSeedSubFilter.PADES,
+            timestamper_url=timestamper_url,
+            party=party,
             reason=reason,
             location=location,
-            name=signer_name or None,
-            embed_validation_info=trust_roots is not None,
-            validation_context=(
-                _validation_context(trust_roots) if trust_roots is not None else None
-            ),
+            trust_roots=trust_roots,
         )
-        style = TextStampStyle(
-            stamp_text="Firmato digitalmente da %(signer)s\n%(party)s\n%(ts)s",
-            timestamp_format="%d/%m/%Y %H:%M:%S %Z",
-        )
-        pdf_signer = signers.PdfSigner(
-            meta,
-            signer=signer,
-            timestamper=timestamps.HTTPTimeStamper(timestamper_url) if timestamper_url else None,
-            stamp_style=style,
-        )
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-        try:
-            out = pdf_signer.sign_pdf(writer, appearance_text_params={"party": party})
-        except TimestampRequestError as e:
-            raise SigningError(
-                "The timestamp server did not answer; try again later.", reason="TSA_UNAVAILABLE"
-            ) from e
-        except PyHankoSigningError as e:
-            if trust_roots is None:
-                raise
-            raise CertificateRejected(
-                "The certificate could not be validated against the trust roots: it is revoked, "
-                "not issued by a trusted authority, or its revocation status is unavailable.",
-                reason="CHAIN",
-            ) from e
     finally:
         session.close()
-    return out.getvalue()
