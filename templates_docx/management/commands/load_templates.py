@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from stipula.errors import DomainError
 from templates_docx import selectors, services
@@ -19,7 +20,9 @@ class Command(BaseCommand):
             existing = library.get(shipped.name)
             latest = existing.latest_version if existing else None
             if latest is not None and latest.sha256 == selectors.sha256_hex(data):
-                self.stdout.write(f"unchanged: {shipped.name} (v{latest.number})")
+                self.stdout.write(
+                    _("unchanged: %(name)s (v%(n)d)") % {"name": shipped.name, "n": latest.number}
+                )
                 continue
             try:
                 version = services.template_upload(
@@ -32,4 +35,8 @@ class Command(BaseCommand):
                 )
             except DomainError as error:
                 raise CommandError(f"{shipped.name}: {error}") from None
-            self.stdout.write(self.style.SUCCESS(f"loaded: {shipped.name} (v{version.number})"))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    _("loaded: %(name)s (v%(n)d)") % {"name": shipped.name, "n": version.number}
+                )
+            )
