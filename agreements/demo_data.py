@@ -83,6 +83,46 @@ PARTIES = [
      "Deliberazione della Conferenza dei Sindaci n. 7/2026"),
 ]  # fmt: skip
 
+# Each signatory's codice fiscale (fictitious, but well formed: surname, name, date of birth, sex,
+# municipality of birth and check character as the Agenzia delle Entrate computes them). It is on
+# the Signatory and in the subject serialNumber of their demo certificate as TINIT-<codice
+# fiscale> (RULES.md S8), which is how a signature is matched to its signatory.
+SIGNATORY_FISCAL_CODES = {
+    "direttore.usl12": "GLLNNA68D63L833Q",  # 23/04/1968, Viareggio
+    "presidente.provincia": "LNZMRC72P05E715C",  # 05/09/1972, Lucca
+    "presidente.cciaa": "PRDLNE70S57E715S",  # 17/11/1970, Lucca
+    "presidente.industriali": "TGNGRG61C08G628M",  # 08/03/1961, Pietrasanta
+    "presidente.cna": "BRSSLV75H70B455R",  # 30/06/1975, Camaiore
+    "presidente.confartigianato": "DLCLCU66A14E715W",  # 14/01/1966, Lucca
+    "presidente.confcommercio": "GNNPLA69L42L833O",  # 02/07/1969, Viareggio
+    "delegato.credito": "MRTRRT63T09G702S",  # 09/12/1963, Pisa
+    "ad.lazzi": "LZZFNC74E61D612J",  # 21/05/1974, Firenze
+    "ad.clap": "PCCSFN67R27E715I",  # 27/10/1967, Lucca
+    "delegato.immobiliari": "RSSCHR78B51D730Y",  # 11/02/1978, Forte dei Marmi
+    "segretario.sindacati": "BRTNDR71M16F035M",  # 16/08/1971, Massarosa
+    "presidente.cooperative": "GHLMTN80C44I622C",  # 04/03/1980, Seravezza
+    "portavoce.volontariato": "DNLGNN58R01L833C",  # 01/10/1958, Viareggio
+    "presidente.conferenza": "MEILSN65L19G628J",  # 19/07/1965, Pietrasanta
+}
+
+# How the demo's signatories sign, in party order: the first five with a remote signing key
+# (a PKCS#11 token on the server), the next five with a PKCS#12 file, the last five with their
+# own signing tool (a signed PDF uploaded).
+SIGNING_WAYS = ("pkcs11",) * 5 + ("pkcs12",) * 5 + ("external",) * 5
+REMOTE_SIGNING_USERS = tuple(
+    row[4] for row, way in zip(PARTIES, SIGNING_WAYS, strict=True) if way == "pkcs11"
+)
+
+
+def pki_signers() -> tuple[tuple[str, str, str, str, str], ...]:
+    """The signatories' demo certificates, as ``signing.pki.Signer`` fields: (label = username,
+    common name, given name, surname, codice fiscale)."""
+    return tuple(
+        (username, f"{first} {last}", first, last, SIGNATORY_FISCAL_CODES[username])
+        for _name, _kind, _cf, _vat, username, first, last, _title, _act in PARTIES
+    )
+
+
 # (username, first name, last name, role)
 STAFF = [
     ("laura.bianchi", "Laura", "Bianchi", "legal_officer"),

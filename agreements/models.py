@@ -241,11 +241,14 @@ class Agreement(FSMModelMixin, models.Model):
         super().refresh_from_db(*args, **kwargs)
 
     def signatories_missing_signature(self) -> list[str]:
-        from signing.models import Signature
+        from signing.models import Signature, latest_indication
 
-        signed = Signature.objects.filter(
-            signatory__party__agreement=self, indication=Signature.Indication.PASSED
-        ).values("signatory_id")
+        signed = (
+            Signature.objects.filter(signatory__party__agreement=self)
+            .annotate(current=latest_indication())
+            .filter(current=Signature.Indication.PASSED)
+            .values("signatory_id")
+        )
         missing = (
             Signatory.objects.filter(party__agreement=self, required=True)
             .exclude(pk__in=signed)

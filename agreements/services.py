@@ -38,6 +38,7 @@ from templates_docx.context import agreement_context
 from templates_docx.conversion import docx_to_pdf
 from templates_docx.docx_safety import check_docx
 from templates_docx.services import template_render
+from workflow import hooks as workflow_hooks
 
 
 def _about_agreement(kwargs) -> dict:
@@ -148,6 +149,12 @@ def _transition(
         reason=reason.strip(),
         extra=extra,
     )
+    if name == "approve":
+        # Approval freezes the exact PDF to sign (RULES.md S3, S5), in the same transaction.
+        from signing.services import prepare_document
+
+        prepare_document(actor=actor, agreement=locked)
+    workflow_hooks.agreement_transitioned(agreement=locked, name=name, actor=actor, event=event)
     transaction.on_commit(
         functools.partial(notifications.notify_transition, event=event, agreement=locked),
         robust=True,

@@ -13,6 +13,8 @@ APPEND_ONLY_TABLES = [
     "agreements_agreementversion",
     "agreements_comment",
     "templates_docx_templateversion",
+    "signing_signature",
+    "signing_signaturevalidation",
 ]
 
 PG_FUNCTION = """

@@ -35,8 +35,10 @@ class AuditAction(models.TextChoices):
     MEMBER_ADDED = "organisation.member_added", _("Organisation member added")
     ACTION_REFUSED = "action.refused", _("Action refused")
     # Plain labels until the Italian catalogue (locale/) has them: see signing/errors.py.
-    SIGNING_PREPARED = "signing.prepared", "Document prepared for signing"
-    SIGNATURE_APPLIED = "signing.signature_applied", "Signature applied"
+    SIGNING_PREPARED = "signing.prepared", _("Document prepared for signing")
+    SIGNATURE_APPLIED = "signing.signature_applied", _("Signature applied")
+    SIGNATURE_REVALIDATED = "signing.signature_revalidated", _("Signature validated again")
+    SIGNING_ARCHIVED = "signing.archived", _("Document timestamp added (PAdES B-LTA)")
 
 
 class AuditEvent(models.Model):

@@ -6,6 +6,11 @@ exactly one new signature in that signatory's field (RULES.md S3, S4), nothing e
 (pyHanko difference analysis no worse than form filling, S6), every earlier signature still
 passes, the new signature passes (S2, S6), and the certificate belongs to that signatory (S8).
 
+A certification signature by the system seal counts as an earlier signature (it must still
+pass, and DocMDP level 2 lets co-signatures in). Validation data (DSS) and document timestamps
+(B-LTA), before the upload or added by the signatory's tool after the signature, are allowed
+revisions: they are not new signatures, and their modification level is LTA_UPDATES.
+
 Every refusal raises an error from ``signing.errors`` whose ``details["reason"]`` says what was
 wrong; the new signature's report comes back on success.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 import io
 
 from asn1crypto import x509
+from django.utils.translation import gettext as _
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import (
@@ -86,15 +92,25 @@ _UPLOAD_DIFF_POLICY = StandardDiffPolicy(
 )
 
 
-def _read(pdf: bytes, what: str) -> tuple[PdfFileReader, list]:
+def _read(pdf: bytes, uploaded: bool) -> tuple[PdfFileReader, list]:
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         reader.root["/Pages"]["/Count"]  # noqa: B018 - fail here on a damaged file
         signatures = list(reader.embedded_signatures)
     except (PdfError, KeyError, ValueError, TypeError, IndexError) as e:
+        message = (
+            _(
+                "The uploaded file is not a readable PDF (it may be truncated or damaged). "
+                "Upload the complete file saved by your signing tool."
+            )
+            if uploaded
+            else _(
+                "The downloaded file is not a readable PDF (it may be truncated or damaged). "
+                "Upload the complete file saved by your signing tool."
+            )
+        )
         raise InvalidPdf(
-            f"The {what} file is not a readable PDF (it may be truncated or damaged). "
-            "Upload the complete file saved by your signing tool.",
+            message,
             reason=INVALID_PDF,
             detail=str(e),
         ) from e
@@ -128,14 +144,16 @@ def check_external_upload(
     is accepted on a case-insensitive common name equal to ``full_name`` only with
     ``allow_name_match``. ``approved_sha256`` is passed on to ``validate`` (RULES.md S3).
     """
-    expected_reader, expected_signatures = _read(expected, "downloaded")
-    reader, signatures = _read(uploaded, "uploaded")
+    expected_reader, expected_signatures = _read(expected, uploaded=False)
+    reader, signatures = _read(uploaded, uploaded=True)
 
     if not uploaded.startswith(expected):
         raise SignatureInvalid(
-            "The uploaded file is not the document you downloaded: a signing tool must keep the "
-            "document unchanged and append the signature. Download the document again, sign it "
-            "without editing, and upload the signed file (in PAdES format, not P7M).",
+            _(
+                "The uploaded file is not the document you downloaded: a signing tool must keep "
+                "the document unchanged and append the signature. Download the document again, "
+                "sign it without editing, and upload the signed file (in PAdES format, not P7M)."
+            ),
             reason=DIFFERENT_DOCUMENT,
         )
 
@@ -143,28 +161,38 @@ def check_external_upload(
     new = [s for s in signatures if _signed_end(s) > len(expected) and _is_signature(s)]
     if len(earlier) != len(expected_signatures):
         raise SignatureInvalid(
-            "The uploaded file alters the signatures already on the document. Download the "
-            "document again and sign it without removing or replacing other signatures.",
+            _(
+                "The uploaded file alters the signatures already on the document. Download the "
+                "document again and sign it without removing or replacing other signatures."
+            ),
             reason=CONTENT_CHANGED,
         )
     if not new:
         raise SignatureInvalid(
-            "The uploaded file has no new signature. Sign the document with your signature tool "
-            "(PAdES) in your signature field and upload the signed file.",
+            _(
+                "The uploaded file has no new signature. Sign the document with your signature "
+                "tool (PAdES) in your signature field and upload the signed file."
+            ),
             reason=NO_NEW_SIGNATURE,
         )
     if len(new) > 1:
         raise SignatureInvalid(
-            f"The uploaded file has {len(new)} new signatures; exactly one, yours, is expected. "
-            "Download the document again and sign it once.",
+            _(
+                "The uploaded file has %(count)d new signatures; exactly one, yours, is "
+                "expected. Download the document again and sign it once."
+            )
+            % {"count": len(new)},
             reason=TOO_MANY_SIGNATURES,
             count=len(new),
         )
     [signature] = new
     if signature.field_name != field_name:
         raise SignatureInvalid(
-            f'The new signature is in the field "{signature.field_name}", not in your field '
-            f'"{field_name}". Download the document again and sign in your own field.',
+            _(
+                'The new signature is in the field "%(found)s", not in your field "%(field)s". '
+                "Download the document again and sign in your own field."
+            )
+            % {"found": signature.field_name, "field": field_name},
             reason=WRONG_FIELD,
             field_name=signature.field_name,
         )
@@ -177,9 +205,11 @@ def check_external_upload(
     if not isinstance(diff, DiffResult) or diff.modification_level > ModificationLevel.FORM_FILLING:
         level = diff.modification_level.name if isinstance(diff, DiffResult) else "OTHER"
         raise SignatureInvalid(
-            "The uploaded file changes the document beyond adding a signature "
-            f"(modification level {level}). Download the document again and sign it without "
-            "editing it.",
+            _(
+                "The uploaded file changes the document beyond adding a signature (modification "
+                "level %(level)s). Download the document again and sign it without editing it."
+            )
+            % {"level": level},
             reason=CONTENT_CHANGED,
             modification_level=level,
         )
@@ -189,9 +219,12 @@ def check_external_upload(
     for report in reports:
         if report.modification_level not in _ALLOWED_LEVELS:
             raise SignatureInvalid(
-                f'After the signature in "{report.field_name}" the document was changed beyond '
-                f"form filling ({report.modification_level}). Download the document again and "
-                "sign it without editing it.",
+                _(
+                    'After the signature in "%(field)s" the document was changed beyond form '
+                    "filling (%(level)s). Download the document again and sign it without "
+                    "editing it."
+                )
+                % {"field": report.field_name, "level": report.modification_level},
                 reason=CONTENT_CHANGED,
                 modification_level=report.modification_level,
                 field_name=report.field_name,
@@ -200,10 +233,17 @@ def check_external_upload(
         report = by_field[embedded.field_name]
         if _is_signature(embedded) and not report.passed:
             raise SignatureInvalid(
-                f'The earlier signature in "{report.field_name}" does not pass validation '
-                f"({report.indication} {report.sub_indication}): "
-                f"{' '.join(report.problems)} The document cannot collect further signatures; "
-                "contact the agreement's manager.",
+                _(
+                    'The earlier signature in "%(field)s" does not pass validation '
+                    "(%(indication)s %(sub_indication)s): %(problems)s The document cannot "
+                    "collect further signatures; contact the agreement's manager."
+                )
+                % {
+                    "field": report.field_name,
+                    "indication": report.indication,
+                    "sub_indication": report.sub_indication,
+                    "problems": " ".join(report.problems),
+                },
                 reason=EARLIER_SIGNATURE_FAILED,
                 field_name=report.field_name,
                 indication=report.indication,
@@ -223,13 +263,21 @@ def check_external_upload(
         )
     if report.indication != PASSED:
         advice = (
-            "Validate again later."
+            _("Validate again later.")
             if report.sub_indication == "TRY_LATER"
-            else "Sign again with a valid qualified certificate."
+            else _("Sign again with a valid qualified certificate.")
         )
         raise SignatureInvalid(
-            f"Your signature does not pass validation ({report.indication} "
-            f"{report.sub_indication}): {' '.join(report.problems)} {advice}",
+            _(
+                "Your signature does not pass validation (%(indication)s %(sub_indication)s): "
+                "%(problems)s %(advice)s"
+            )
+            % {
+                "indication": report.indication,
+                "sub_indication": report.sub_indication,
+                "problems": " ".join(report.problems),
+                "advice": advice,
+            },
             reason=SIGNATURE_NOT_PASSED,
             indication=report.indication,
             sub_indication=report.sub_indication,
@@ -249,8 +297,11 @@ def _check_signer(
     if found:
         if not fiscal_code or found != fiscal_code.strip().upper():
             raise CertificateRejected(
-                f"The document was signed with the certificate of someone else ({subject}, "
-                f"fiscal code {found}). Sign it with your own certificate.",
+                _(
+                    "The document was signed with the certificate of someone else (%(subject)s, "
+                    "fiscal code %(fiscal_code)s). Sign it with your own certificate."
+                )
+                % {"subject": subject, "fiscal_code": found},
                 reason=WRONG_SIGNER,
                 fiscal_code=found,
             )
@@ -265,12 +316,19 @@ def _check_signer(
         return
     if allow_name_match and full_name:
         raise CertificateRejected(
-            f"The document was signed with the certificate of someone else ({subject}). "
-            "Sign it with your own certificate.",
+            _(
+                "The document was signed with the certificate of someone else (%(subject)s). "
+                "Sign it with your own certificate."
+            )
+            % {"subject": subject},
             reason=WRONG_SIGNER,
         )
     raise CertificateRejected(
-        f"The signing certificate ({subject}) carries no fiscal code (TINIT-...), so it cannot "
-        "be matched to you. Sign with a qualified certificate that carries your fiscal code.",
+        _(
+            "The signing certificate (%(subject)s) carries no fiscal code (TINIT-...), so it "
+            "cannot be matched to you. Sign with a qualified certificate that carries your "
+            "fiscal code."
+        )
+        % {"subject": subject},
         reason=SIGNER_NOT_IDENTIFIED,
     )

@@ -1,10 +1,13 @@
-"""PAdES signatures with pyHanko: preparing the document, signing with PKCS#12, validating.
+"""PAdES signatures with pyHanko: preparing, certifying, signing, archiving, validating.
 
 The approved PDF is frozen (RULES.md S3): ``prepare_for_signing`` appends a signature page and one
 empty signature field per signatory in an incremental update, so the approved bytes stay an exact
-prefix of the result, and the result's SHA-256 is what every signature must cover. Each signature
-is its own incremental update (S4). ``validate`` reports per signature following ETSI EN 319 102-1
-(S6, S7), gated on pyHanko's ``bottom_line`` and on the modification level.
+prefix of the result, and the result's SHA-256 is what every signature must cover. ``certify``
+lets the system seal certify that PDF first, with DocMDP level 2 (S5). Each signature is its own
+incremental update (S4): ``sign_pkcs12`` / ``sign_with_signer`` make B-B, B-T or B-LT signatures;
+``archive_timestamp`` makes the completed document B-LTA. ``validate`` reports per signature and
+document timestamp following ETSI EN 319 102-1 (S6, S7), gated on pyHanko's ``bottom_line`` and
+on the modification level.
 """
 
 from __future__ import annotations
@@ -17,10 +20,15 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 
+import aiohttp
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import pem, x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -29,16 +37,21 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers, timestamps
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESStatus
 from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
-from pyhanko.sign.general import SigningError as PyHankoSigningError
-from pyhanko.sign.timestamps.common_utils import TimestampRequestError
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError, handle_tsp_response
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
+from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import (
+    ExpiredError,
     InsufficientRevinfoError,
+    InvalidCertificateError,
+    NotYetValidError,
     PathBuildingError,
     PathValidationError,
+    RevokedError,
     StaleRevinfoError,
 )
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
@@ -54,6 +67,8 @@ FAILED = AdESStatus.FAILED.name
 
 # Both usages are required of a signer: nonRepudiation makes it a signature of will.
 SIGNER_KEY_USAGE = frozenset({"digital_signature", "non_repudiation"})
+
+_DOC_TIMESTAMP = "/DocTimeStamp"
 
 _FIELD_HEIGHT = 22 * mm
 _ROW_HEIGHT = 40 * mm
@@ -150,7 +165,7 @@ def prepare_for_signing(pdf: bytes, signatories: list[SignatoryField]) -> bytes:
     The approved bytes are kept as an exact prefix: the pages and fields are an incremental update.
     """
     if not signatories:
-        raise SigningError("At least one signatory is required.")
+        raise SigningError(_("At least one signatory is required."))
     approved_pages = int(_reader(pdf).root["/Pages"]["/Count"])
     pages_pdf, fields_at = _signature_pages(signatories)
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
@@ -192,20 +207,21 @@ def check_signer_certificate(cert: x509.Certificate, *, at: datetime | None = No
     not_after = validity["not_after"].native
     if at < not_before:
         raise CertificateRejected(
-            f"The certificate is not valid yet: it is valid from {not_before.isoformat()}.",
+            _("The certificate is not valid yet: it is valid from %(date)s.")
+            % {"date": not_before.isoformat()},
             reason="NOT_YET_VALID",
         )
     if at > not_after:
         raise CertificateRejected(
-            f"The certificate expired on {not_after.isoformat()}.", reason="EXPIRED"
+            _("The certificate expired on %(date)s.") % {"date": not_after.isoformat()},
+            reason="EXPIRED",
         )
     usage = set(cert.key_usage_value.native) if cert.key_usage_value else set()
     missing = SIGNER_KEY_USAGE - usage
     if missing:
         raise CertificateRejected(
-            "The certificate is not meant for signatures: it lacks the key usage "
-            + ", ".join(sorted(missing))
-            + ".",
+            _("The certificate is not meant for signatures: it lacks the key usage %(usage)s.")
+            % {"usage": ", ".join(sorted(missing))},
             reason="KEY_USAGE",
         )
 
@@ -233,9 +249,10 @@ def sign_pkcs12(
     """Sign the empty field ``field_name`` with a PKCS#12 key: PAdES B-B, or B-T with a TSA URL.
 
     With ``trust_roots`` the signer's chain is validated first (refused if untrusted or revoked)
-    and its certificates and revocation data are embedded: B-LT when a TSA URL is given too.
-    The signature is a new incremental update with a visible appearance (name, party, time).
-    Neither the PKCS#12 data nor the password are kept.
+    and, when they can be fetched, its certificates and revocation data are embedded: B-LT when
+    a TSA URL is given too (see ``sign_with_signer``). The signature is a new incremental update
+    with a visible appearance (name, party, time). Neither the PKCS#12 data nor the password
+    are kept.
     """
     require_empty_field(pdf, field_name)
     signer = _load_pkcs12(pkcs12, password)
@@ -270,50 +287,208 @@ def sign_with_signer(
 ) -> bytes:
     """One PAdES signature by ``signer`` (a PKCS#12 key or a PKCS#11 token) in ``field_name``:
     the certificate is checked, the appearance stamped, the signature added in an incremental
-    update. Shared by every way of signing, so they all produce the same signature."""
+    update. Shared by every way of signing, so they all produce the same signature.
+
+    Levels (RULES.md S4): B-B always, B-T with ``timestamper_url``. With ``trust_roots`` the
+    signer's chain is validated online before signing: an untrusted or revoked certificate is
+    refused (``CertificateRejected``, reason UNTRUSTED or REVOKED); when the certificates and
+    revocation data (OCSP/CRL) could be fetched they are embedded in the DSS (B-LT with a TSA),
+    and when the responders cannot be reached the signature is made without them (B-T) rather
+    than not at all: ``validate`` then says INDETERMINATE/TRY_LATER until they answer.
+
+    The timestamp request carries a random nonce that pyHanko's ``HTTPTimeStamper`` compares
+    with the response's (``pyhanko.sign.timestamps.common_utils.handle_tsp_response``; see
+    ``_TimeStamper``): a mismatch is refused as TSA_REJECTED. Message imprint,
+    token signature and the TSA's timeStamping EKU are checked by ``validate`` (RULES.md S7).
+    """
     check_signer_certificate(signer.signing_cert)
     signer_name = signer.signing_cert.subject.native.get("common_name", "")
-    meta = signers.PdfSignatureMetadata(
-        field_name=field_name,
-        md_algorithm="sha256",
-        subfilter=fields.SigSeedSubFilter.PADES,
-        reason=reason,
-        location=location,
-        name=signer_name or None,
-        embed_validation_info=trust_roots is not None,
-        validation_context=_validation_context(trust_roots) if trust_roots is not None else None,
-    )
     style = TextStampStyle(
         stamp_text="Firmato digitalmente da %(signer)s\n%(party)s\n%(ts)s",
         timestamp_format="%d/%m/%Y %H:%M:%S %Z",
     )
-    pdf_signer = signers.PdfSigner(
-        meta,
-        signer=signer,
-        timestamper=timestamps.HTTPTimeStamper(timestamper_url) if timestamper_url else None,
-        stamp_style=style,
-    )
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    try:
-        out = pdf_signer.sign_pdf(writer, appearance_text_params={"party": party})
-    except TimestampRequestError as e:
-        raise SigningError(
-            "The timestamp server did not answer; try again later.", reason="TSA_UNAVAILABLE"
-        ) from e
-    except PyHankoSigningError as e:
+    timestamper = _timestamper(timestamper_url) if timestamper_url else None
+
+    async def sign(validation_context: ValidationContext | None) -> bytes:
+        meta = signers.PdfSignatureMetadata(
+            field_name=field_name,
+            md_algorithm="sha256",
+            subfilter=fields.SigSeedSubFilter.PADES,
+            reason=reason,
+            location=location,
+            name=signer_name or None,
+            embed_validation_info=validation_context is not None,
+            validation_context=validation_context,
+        )
+        pdf_signer = signers.PdfSigner(
+            meta, signer=signer, timestamper=timestamper, stamp_style=style
+        )
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        out = await pdf_signer.async_sign_pdf(writer, appearance_text_params={"party": party})
+        return out.getvalue()
+
+    async def run() -> bytes:
         if trust_roots is None:
-            raise
+            return await sign(None)
+        vc = _validation_context(trust_roots)
+        try:
+            if not await _check_chain(signer, vc):
+                return await sign(None)
+            try:
+                return await sign(vc)
+            except InsufficientRevinfoError:
+                # The signer's revocation data came in; the timestamp authority's did not.
+                return await sign(None)
+            except (PathBuildingError, PathValidationError, InvalidCertificateError) as e:
+                raise _tsa_rejected(e) from e
+        finally:
+            await vc.aclose()
+
+    try:
+        return asyncio.run(run())
+    except TimestampRequestError as e:
+        raise _timestamp_error(e) from e
+
+
+async def _check_chain(signer: signers.Signer, vc: ValidationContext) -> bool:
+    """Validate the signer's chain and revocation status now, before signing (RULES.md S2).
+
+    Returns whether revocation data could be obtained; raises ``CertificateRejected`` when the
+    chain is untrusted, a certificate in it is revoked or outside its validity.
+    """
+    cert = signer.signing_cert
+    validator = CertificateValidator(
+        cert, intermediate_certs=signer.cert_registry, validation_context=vc
+    )
+    try:
+        await validator.async_validate_usage(set())
+    except InsufficientRevinfoError:
+        return False
+    except RevokedError as e:
+        when = e.revocation_dt.date().isoformat()
+        if e.is_ee_cert:
+            message = _(
+                "Your certificate was revoked on %(date)s (%(reason)s): a revoked certificate "
+                "cannot sign. Ask your certification authority for a new certificate and sign "
+                "with that."
+            )
+        else:
+            message = _(
+                "A certificate authority in your certificate's chain was revoked on %(date)s "
+                "(%(reason)s): the certificate cannot sign. Ask your certification authority "
+                "for a new certificate and sign with that."
+            )
         raise CertificateRejected(
-            "The certificate could not be validated against the trust roots: it is revoked, "
-            "not issued by a trusted authority, or its revocation status is unavailable.",
-            reason="CHAIN",
+            message % {"date": when, "reason": e.reason.human_friendly},
+            reason="REVOKED",
+            revoked_on=when,
         ) from e
-    return out.getvalue()
+    except ExpiredError as e:
+        raise CertificateRejected(
+            _(
+                "A certificate in the chain expired on %(date)s: sign with a currently valid "
+                "certificate."
+            )
+            % {"date": e.expired_dt.date().isoformat()},
+            reason="EXPIRED",
+        ) from e
+    except NotYetValidError as e:
+        raise CertificateRejected(
+            _(
+                "A certificate in the chain is valid only from %(date)s: sign with a currently "
+                "valid certificate."
+            )
+            % {"date": e.valid_from.date().isoformat()},
+            reason="NOT_YET_VALID",
+        ) from e
+    except (PathBuildingError, PathValidationError) as e:
+        raise CertificateRejected(
+            _(
+                "The certificate was not issued by a trusted certification authority (issuer: "
+                "%(issuer)s). Sign with a qualified certificate from a trusted provider, or ask "
+                "the administrator to add its authority to the trust roots."
+            )
+            % {"issuer": cert.issuer.human_friendly},
+            reason="UNTRUSTED",
+            detail=_error_text(e),
+        ) from e
+    return True
+
+
+class _TimeStamper(timestamps.HTTPTimeStamper):
+    """pyHanko's HTTP timestamp client, whose nonce check is made to fail cleanly.
+
+    ``HTTPTimeStamper`` sends a random nonce and ``handle_tsp_response`` compares the
+    response's with it (RULES.md S7), but pyHanko 0.38 then formats its error with
+    ``nonce.hex()`` on an int, so a wrong nonce surfaces as AttributeError. The comparison is
+    made here first, with a ``TimestampRequestError`` that says what happened.
+    """
+
+    async def async_timestamp(self, message_digest, md_algorithm):
+        nonce, request = self.request_cms(message_digest, md_algorithm)
+        response = await self.async_request_tsa_response(request)
+        if response["status"]["status"].native == "granted":
+            info = response["time_stamp_token"]["content"]["encap_content_info"]["content"]
+            received = info.parsed["nonce"].native
+            if nonce is not None and received != nonce:
+                raise TimestampRequestError(
+                    "its response carries the nonce of another request: replayed or misrouted"
+                )
+        return handle_tsp_response(response, nonce)
+
+
+def _timestamper(url: str) -> timestamps.HTTPTimeStamper:
+    return _TimeStamper(url)
+
+
+def _timestamp_error(error: TimestampRequestError) -> SigningError:
+    """The server could not be reached (TSA_UNAVAILABLE), or its answer is not acceptable:
+    request refused, or a response to another request (nonce mismatch) (TSA_REJECTED)."""
+    if isinstance(error.__cause__, OSError | aiohttp.ClientError):
+        return SigningError(
+            _("The timestamp server did not answer; try again later."), reason="TSA_UNAVAILABLE"
+        )
+    return SigningError(
+        _(
+            "The timestamp server's answer is not acceptable (%(detail)s). Try again later; if "
+            "it persists, ask the administrator to check the timestamp service "
+            "(STIPULA_TSA_URL)."
+        )
+        % {"detail": error},
+        reason="TSA_REJECTED",
+    )
+
+
+def _tsa_rejected(error: Exception) -> SigningError:
+    return SigningError(
+        _(
+            "The timestamp server's certificate is not acceptable (%(detail)s). Ask the "
+            "administrator to check the timestamp service (STIPULA_TSA_URL)."
+        )
+        % {"detail": _error_text(error)},
+        reason="TSA_REJECTED",
+    )
+
+
+def _error_text(error: Exception) -> str:
+    return getattr(error, "failure_msg", None) or str(error) or type(error).__name__
+
+
+# What a signature dictionary is (``SignatureReport.kind``).
+APPROVAL = "approval"
+CERTIFICATION = "certification"
+TIMESTAMP = "timestamp"
 
 
 @dataclass
 class SignatureReport:
-    """The validation report of one signature (RULES.md S6, S7); ``to_dict()`` is JSON-ready."""
+    """The validation report of one signature or document timestamp (RULES.md S6, S7).
+
+    ``kind`` is ``approval`` (a signatory's signature), ``certification`` (the system seal's
+    DocMDP signature) or ``timestamp`` (a document timestamp, validated as a timestamp: its
+    ``signer_subject`` is the timestamp authority and ``timestamp_token`` the token itself).
+    ``to_dict()`` is JSON-ready.
+    """
 
     field_name: str
     indication: str
@@ -331,6 +506,8 @@ class SignatureReport:
     trust_roots: list[str] = field(default_factory=list)
     timestamp_token: bytes | None = None
     bottom_line: bool = False
+    kind: str = APPROVAL
+    docmdp_ok: bool | None = None
 
     @property
     def passed(self) -> bool:
@@ -374,27 +551,63 @@ def _timestamp_token(embedded) -> bytes | None:
     return None
 
 
-def _has_validation_data(reader: PdfFileReader, cert: x509.Certificate) -> bool:
-    """Whether the DSS holds the signer's certificate and revocation data (B-LT).
+def _kind(embedded) -> str:
+    if embedded.sig_object_type == _DOC_TIMESTAMP:
+        return TIMESTAMP
+    # A certification signature is the one with a DocMDP transform (ISO 32000-1, 12.8.2.2).
+    for reference in embedded.sig_object.get("/Reference", ()):
+        if reference.get_object().get("/TransformMethod") == "/DocMDP":
+            return CERTIFICATION
+    return APPROVAL
 
-    The DSS is shared by all signatures; this does not match each OCSP response or CRL to the
-    certificate it is about.
-    """
-    if "/DSS" not in reader.root:
+
+def _dss_covers(root, cert: x509.Certificate) -> bool:
+    """Whether the DSS of ``root`` holds ``cert`` and revocation data about it: an OCSP response
+    for its serial number and issuer, or a CRL of its issuer (the B-LT validation data)."""
+    dss = root.get("/DSS")
+    if dss is None:
         return False
-    dss = reader.root["/DSS"]
-    certs = {stream.get_object().data for stream in dss.get("/Certs", ())}
-    revocation = bool(dss.get("/OCSPs", ())) or bool(dss.get("/CRLs", ()))
-    return revocation and cert.dump() in certs
+    dss = dss.get_object()
+    if cert.dump() not in {ref.get_object().data for ref in dss.get("/Certs", ())}:
+        return False
+    for ref in dss.get("/OCSPs", ()):
+        response = asn1_ocsp.OCSPResponse.load(ref.get_object().data)
+        if response["response_status"].native != "successful":
+            continue
+        basic = response["response_bytes"]["response"].parsed
+        for single in basic["tbs_response_data"]["responses"]:
+            cert_id = single["cert_id"]
+            algorithm = cert_id["hash_algorithm"]["algorithm"].native
+            if cert_id["serial_number"].native == cert.serial_number and cert_id[
+                "issuer_name_hash"
+            ].native == getattr(cert.issuer, algorithm, None):
+                return True
+    for ref in dss.get("/CRLs", ()):
+        revocation_list = asn1_crl.CertificateList.load(ref.get_object().data)
+        if revocation_list.issuer == cert.issuer:
+            return True
+    return False
 
 
 def validate(
     pdf: bytes, *, trust_roots: list[bytes], approved_sha256: str | None = None
 ) -> list[SignatureReport]:
-    """Validate every signature of ``pdf`` against ``trust_roots`` (DER or PEM certificates).
+    """Validate every signature and document timestamp of ``pdf`` against ``trust_roots``.
 
-    Revocation is checked online (OCSP, then CRL) and a missing answer is an error, so an
-    unreachable responder gives INDETERMINATE/TRY_LATER rather than PASSED.
+    ``trust_roots`` are DER or PEM certificates. One report per signature dictionary, in the
+    order they were added, each with its ``kind``; gate the workflow on the approvals (and the
+    certification) being PASSED. Revocation is checked online (OCSP, then CRL) and a missing
+    answer is an error, so an unreachable responder gives INDETERMINATE/TRY_LATER rather than
+    PASSED.
+
+    ``level`` of a signature: B-B; B-T with a valid signature timestamp; B-LT when the DSS also
+    holds its certificate and revocation data about it; B-LTA when, besides, a valid document
+    timestamp covers a revision whose DSS already held them. Timestamps, the signature's own
+    and document timestamps alike, pass only if the token's message imprint matches what it
+    stamps, its signature verifies, and the TSA certificate chains to a trust root and carries
+    the timeStamping extended key usage (RULES.md S7; pyHanko's timestamp validation requires
+    the EKU explicitly). The nonce is a property of the request/response exchange, not of the
+    stored token: it is checked when the token is fetched (see ``sign_with_signer``).
     """
     roots = [_load_cert(data) for data in trust_roots]
     reader = _reader(pdf)
@@ -402,29 +615,23 @@ def validate(
         embedded_signatures = list(reader.embedded_signatures)
     except (PdfError, KeyError, ValueError) as e:
         raise InvalidPdf(detail=str(e)) from e
-    key_usage = KeyUsageConstraints(key_usage=set(SIGNER_KEY_USAGE), match_all_key_usages=True)
     reports = []
     for embedded in embedded_signatures:
-        vc = ValidationContext(trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail")
-        ts_vc = ValidationContext(
-            trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail"
+        kind = _kind(embedded)
+        report = SignatureReport(
+            field_name=embedded.field_name, indication=INDETERMINATE, kind=kind
         )
-        report = SignatureReport(field_name=embedded.field_name, indication=INDETERMINATE)
         try:
-            status = validate_pdf_signature(
-                embedded,
-                signer_validation_context=vc,
-                ts_validation_context=ts_vc,
-                key_usage_settings=key_usage,
-            )
-        except (PdfError, ValueError, KeyError) as e:
+            if kind == TIMESTAMP:
+                _validate_document_timestamp(report, embedded, pdf, approved_sha256, roots)
+            else:
+                _validate_signature(report, embedded, reader, pdf, approved_sha256, roots)
+        except (PdfError, ValueError, KeyError, SignatureValidationError) as e:
             report.indication = FAILED
             report.sub_indication = AdESFailure.FORMAT_FAILURE.name
             report.problems.append(f"The signature could not be read: {e}")
-            reports.append(report)
-            continue
-        _fill_report(report, embedded, status, reader, pdf, approved_sha256, roots)
         reports.append(report)
+    _mark_archived(reader, embedded_signatures, reports)
     return reports
 
 
@@ -434,13 +641,25 @@ def _load_cert(data: bytes) -> x509.Certificate:
     return x509.Certificate.load(data)
 
 
-def _fill_report(report, embedded, status, reader, pdf, approved_sha256, roots) -> None:
+def _online_context(roots: list[x509.Certificate]) -> ValidationContext:
+    return ValidationContext(trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail")
+
+
+def _validate_signature(report, embedded, reader, pdf, approved_sha256, roots) -> None:
+    key_usage = KeyUsageConstraints(key_usage=set(SIGNER_KEY_USAGE), match_all_key_usages=True)
+    status = validate_pdf_signature(
+        embedded,
+        signer_validation_context=_online_context(roots),
+        ts_validation_context=_online_context(roots),
+        key_usage_settings=key_usage,
+    )
     cert = status.signing_cert
     report.signer_subject = cert.subject.human_friendly
     report.signer_fingerprint_sha256 = cert.sha256.hex()
     report.fiscal_code = fiscal_code_of(cert)
     report.signing_time = status.signer_reported_dt
     report.bottom_line = bool(status.bottom_line)
+    report.docmdp_ok = status.docmdp_ok
     report.coverage = status.coverage.name if status.coverage else ""
     mod_level = status.modification_level
     report.modification_level = mod_level.name if mod_level is not None else ""
@@ -453,12 +672,11 @@ def _fill_report(report, embedded, status, reader, pdf, approved_sha256, roots) 
         report.timestamp_token = _timestamp_token(embedded)
     report.level = "B-B"
     if ts_ok:
-        report.level = "B-LT" if _has_validation_data(reader, cert) else "B-T"
-
-    byte_range = [int(embedded.byte_range[i]) for i in range(4)]
-    signed_end = byte_range[2] + byte_range[3]
+        report.level = "B-LT" if _dss_covers(reader.root, cert) else "B-T"
     if approved_sha256 is not None:
-        report.covers_approved = approved_sha256.lower() in _revision_prefix_hashes(pdf, signed_end)
+        report.covers_approved = approved_sha256.lower() in _revision_prefix_hashes(
+            pdf, _signed_end(embedded)
+        )
 
     indication, sub, problems = _judge(status, mod_level, ts, ts_ok)
     if sub == AdESIndeterminate.CERTIFICATE_CHAIN_GENERAL_FAILURE.name and (
@@ -487,12 +705,297 @@ def _fill_report(report, embedded, status, reader, pdf, approved_sha256, roots) 
     report.problems.extend(problems)
 
 
-def _validation_context(trust_roots: list[bytes]) -> ValidationContext:
-    return ValidationContext(
-        trust_roots=[_load_cert(data) for data in trust_roots],
-        allow_fetching=True,
-        revocation_mode="hard-fail",
+def _validate_document_timestamp(report, embedded, pdf, approved_sha256, roots) -> None:
+    """A document timestamp (/DocTimeStamp) validated as an RFC 3161 token over the document."""
+    status = validate_pdf_timestamp(embedded, validation_context=_online_context(roots))
+    cert = status.signing_cert
+    report.signer_subject = cert.subject.human_friendly
+    report.signer_fingerprint_sha256 = cert.sha256.hex()
+    report.timestamp_time = status.timestamp
+    report.timestamp_token = embedded.pkcs7_content
+    report.coverage = status.coverage.name if status.coverage else ""
+    mod_level = status.modification_level
+    report.modification_level = mod_level.name if mod_level is not None else ""
+    if status.validation_path is not None:
+        report.trust_roots = [status.validation_path[0].subject.human_friendly]
+    if approved_sha256 is not None:
+        report.covers_approved = approved_sha256.lower() in _revision_prefix_hashes(
+            pdf, _signed_end(embedded)
+        )
+    if not status.intact:
+        indication, sub = FAILED, AdESFailure.HASH_FAILURE.name
+        problems = ["The document timestamp does not match the document (message imprint)."]
+    elif not status.valid:
+        indication, sub = FAILED, AdESFailure.SIG_CRYPTO_FAILURE.name
+        problems = ["The timestamp token's signature does not verify."]
+    elif _modified_beyond_form_filling(status.diff_result, mod_level):
+        level = mod_level.name if mod_level is not None else "unknown"
+        indication, sub = FAILED, AdESFailure.FORMAT_FAILURE.name
+        problems = [
+            f"The document was modified after this timestamp beyond form filling ({level})."
+        ]
+    elif not status.trusted:
+        indic = status.trust_problem_indic
+        indication = indic.status.name if indic is not None else INDETERMINATE
+        sub = (
+            indic.standard_name
+            if indic is not None
+            else AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND.name
+        )
+        if sub == AdESIndeterminate.CERTIFICATE_CHAIN_GENERAL_FAILURE.name and (
+            _revocation_unavailable(embedded, roots)
+        ):
+            sub = AdESIndeterminate.TRY_LATER.name
+        problems = [_tsa_problem(status, sub)]
+    else:
+        indication, sub, problems = PASSED, "", []
+    report.bottom_line = indication == PASSED
+    report.indication, report.sub_indication = indication, sub
+    report.problems.extend(problems)
+
+
+def _tsa_problem(ts, sub: str) -> str:
+    """Why a timestamp token is not trusted, in words; the missing EKU is named (RULES.md S7)."""
+    cert = ts.signing_cert
+    eku = cert.extended_key_usage_value
+    if eku is None or "time_stamping" not in eku.native:
+        return (
+            f"The timestamp authority's certificate ({cert.subject.human_friendly}) lacks the "
+            "timeStamping extended key usage, so its timestamps are not accepted."
+        )
+    if sub == AdESIndeterminate.TRY_LATER.name:
+        return _TRUST_MESSAGES[sub]
+    return (
+        f"The timestamp authority ({cert.subject.human_friendly}) could not be validated "
+        f"against the trust roots ({sub})."
     )
+
+
+def _signed_end(embedded) -> int:
+    byte_range = [int(embedded.byte_range[i]) for i in range(4)]
+    return byte_range[2] + byte_range[3]
+
+
+def _mark_archived(reader, embedded_signatures, reports) -> None:
+    """Raise B-LT signatures to B-LTA when a PASSED document timestamp covers their data."""
+    stamps = [
+        embedded
+        for embedded, report in zip(embedded_signatures, reports, strict=True)
+        if report.kind == TIMESTAMP and report.passed
+    ]
+    for embedded, report in zip(embedded_signatures, reports, strict=True):
+        if report.level != "B-LT":
+            continue
+        for stamp in stamps:
+            if stamp.signed_revision > embedded.signed_revision and _dss_covers(
+                reader.get_historical_root(stamp.signed_revision), embedded.signer_cert
+            ):
+                report.level = "B-LTA"
+                break
+
+
+def _validation_context(trust_roots: list[bytes]) -> ValidationContext:
+    return _online_context([_load_cert(data) for data in trust_roots])
+
+
+# Certification by the system seal (RULES.md S5) -------------------------------------------
+
+
+def load_seal(pkcs12_path: str, password: str) -> signers.SimpleSigner:
+    """The system's electronic seal (key and certificate) from a PKCS#12 file.
+
+    Raises ``SigningError`` naming the file when it is missing or unreadable, or when the
+    password does not open it (reasons SEAL_NOT_FOUND, SEAL_WRONG_PASSWORD).
+    """
+    path = Path(pkcs12_path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SigningError(
+            _(
+                "The seal file %(path)s cannot be read (%(error)s). Check STIPULA_SEAL_PKCS12, "
+                "or turn certification off (STIPULA_CERTIFY)."
+            )
+            % {"path": path, "error": e.strerror or e},
+            reason="SEAL_NOT_FOUND",
+        ) from e
+    try:
+        return _load_pkcs12(data, password)
+    except WrongPassword as e:
+        raise SigningError(
+            _(
+                "The seal file %(path)s could not be opened: the password is wrong or the file "
+                "is not a PKCS#12 file. Check STIPULA_SEAL_PASSWORD and STIPULA_SEAL_PKCS12."
+            )
+            % {"path": path},
+            reason="SEAL_WRONG_PASSWORD",
+        ) from e
+
+
+def certify(
+    pdf: bytes,
+    *,
+    signer: signers.Signer,
+    field_name: str = "Sigillo",
+    timestamper_url: str | None = None,
+) -> bytes:
+    """Certify the prepared PDF with the system seal before any signature (RULES.md S5).
+
+    A certification (DocMDP) signature with permission level 2, FILL_FORMS: later signatures in
+    the empty fields and their appearances, validation data and document timestamps stay
+    allowed, any other change breaks it. The field is invisible. Timestamped (B-T) when
+    ``timestamper_url`` is given.
+    """
+    reader = _reader(pdf)
+    if any(True for _signed in fields.enumerate_sig_fields(reader, filled_status=True)):
+        raise SigningError(
+            _(
+                "The document is already signed: certification must come before the first "
+                "signature. Certify the prepared document instead."
+            ),
+            reason="ALREADY_SIGNED",
+        )
+    if field_name in {name for name, _value, _ref in fields.enumerate_sig_fields(reader)}:
+        raise SigningError(
+            _(
+                'The document already has a field named "%(field)s": choose another name for '
+                "the seal."
+            )
+            % {"field": field_name},
+            reason="FIELD_EXISTS",
+        )
+    check_signer_certificate(signer.signing_cert)
+    meta = signers.PdfSignatureMetadata(
+        field_name=field_name,
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        certify=True,
+        docmdp_permissions=fields.MDPPerm.FILL_FORMS,
+        name=signer.signing_cert.subject.native.get("common_name") or None,
+    )
+    pdf_signer = signers.PdfSigner(
+        meta,
+        signer=signer,
+        timestamper=_timestamper(timestamper_url) if timestamper_url else None,
+        new_field_spec=fields.SigFieldSpec(sig_field_name=field_name),
+    )
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    try:
+        return pdf_signer.sign_pdf(writer).getvalue()
+    except TimestampRequestError as e:
+        raise _timestamp_error(e) from e
+
+
+# Long-term archival: B-LTA (RULES.md S4) --------------------------------------------------
+
+
+def archive_timestamp(pdf: bytes, *, timestamper_url: str, trust_roots: list[bytes]) -> bytes:
+    """Make the completed PDF B-LTA: validation data for every signature, then a document
+    timestamp over everything, each in its own incremental update.
+
+    First revision: the DSS gets the certificates, OCSP responses and CRLs of every signature
+    and of its timestamp authority (one VRI entry per signature). Second: a document timestamp
+    (/DocTimeStamp, field ``Marca_temporale_<n>``). A third adds the new timestamp authority's
+    own validation data, ready for the next archive timestamp. The signatures themselves are
+    not judged here: call it once ``validate`` has passed them.
+
+    Raises ``SigningError`` with ``details["reason"]``: NOT_SIGNED, REVOCATION_UNAVAILABLE
+    (responders down: try again later), UNTRUSTED or REVOKED (a chain that cannot be archived),
+    TSA_UNAVAILABLE, TSA_REJECTED (e.g. a response whose nonce is not the request's, see
+    ``_TimeStamper``).
+    """
+    reader = _reader(pdf)
+    try:
+        embedded_signatures = list(reader.embedded_signatures)
+    except (PdfError, KeyError, ValueError) as e:
+        raise InvalidPdf(detail=str(e)) from e
+    if not embedded_signatures:
+        raise SigningError(_("The document has no signature to archive."), reason="NOT_SIGNED")
+    stamps = sum(1 for embedded in embedded_signatures if _kind(embedded) == TIMESTAMP)
+    timestamper = _timestamper(timestamper_url)
+    pdf_timestamper = signers.PdfTimeStamper(
+        timestamper, field_name=f"Marca_temporale_{stamps + 1}"
+    )
+
+    async def run() -> bytes:
+        vc = _validation_context(trust_roots)
+        try:
+            writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+            dss = reader.root.get("/DSS")
+            vri = dss.get_object().get("/VRI", {}) if dss is not None else {}
+            for embedded in embedded_signatures:
+                paths = await _collect_validation_info(embedded, vc)
+                contents = embedded.pkcs7_content.hex().encode("ascii")
+                # An existing VRI entry must not change (pyHanko's difference analysis would
+                # call it a suspicious modification): its data goes to the DSS arrays only.
+                if DocumentSecurityStore.sig_content_identifier(contents) in vri:
+                    contents = None
+                DocumentSecurityStore.supply_dss_in_writer(
+                    writer, contents, paths=paths, validation_context=vc
+                )
+            with_dss = io.BytesIO()
+            writer.write(with_dss)
+            stamped = await pdf_timestamper.async_timestamp_pdf(
+                IncrementalPdfFileWriter(with_dss, strict=False),
+                "sha256",
+                validation_context=vc,
+            )
+            return stamped.getvalue()
+        finally:
+            await vc.aclose()
+
+    try:
+        return asyncio.run(run())
+    except TimestampRequestError as e:
+        raise _timestamp_error(e) from e
+    except (PathBuildingError, PathValidationError, InvalidCertificateError) as e:
+        # Only the new timestamp authority's chain is validated outside _collect_validation_info.
+        if isinstance(e, InsufficientRevinfoError):
+            raise SigningError(
+                _(
+                    "The revocation data of the timestamp server could not be obtained; try "
+                    "again later."
+                ),
+                reason="REVOCATION_UNAVAILABLE",
+            ) from e
+        raise _tsa_rejected(e) from e
+
+
+async def _collect_validation_info(embedded, vc: ValidationContext) -> list:
+    """The validation paths of a signature and its timestamp, fetching their revocation data
+    into ``vc``; an error names the field."""
+    try:
+        return await collect_validation_info(embedded, vc)
+    except InsufficientRevinfoError as e:
+        raise SigningError(
+            _(
+                'The revocation data for the signature in "%(field)s" could not be obtained '
+                "(OCSP responder or CRL server unreachable); try again later."
+            )
+            % {"field": embedded.field_name},
+            reason="REVOCATION_UNAVAILABLE",
+            field_name=embedded.field_name,
+        ) from e
+    except RevokedError as e:
+        raise SigningError(
+            _(
+                'The certificate of the signature in "%(field)s" is revoked: the document '
+                "cannot be archived with it."
+            )
+            % {"field": embedded.field_name},
+            reason="REVOKED",
+            field_name=embedded.field_name,
+        ) from e
+    except (PathBuildingError, PathValidationError, InvalidCertificateError) as e:
+        raise SigningError(
+            _(
+                'The certificate of the signature in "%(field)s" does not chain to a trust root '
+                "(%(detail)s): the document cannot be archived with it."
+            )
+            % {"field": embedded.field_name, "detail": _error_text(e)},
+            reason="UNTRUSTED",
+            field_name=embedded.field_name,
+        ) from e
 
 
 def _revocation_unavailable(embedded, roots) -> bool:
@@ -535,12 +1038,7 @@ def _judge(status, mod_level, ts, ts_ok) -> tuple[str, str, list[str]]:
             AdESFailure.SIG_CRYPTO_FAILURE.name,
             ["The signature value does not verify with the signer's key."],
         )
-    diff = status.diff_result
-    if (
-        (diff is not None and not isinstance(diff, DiffResult))
-        or (mod_level is not None and mod_level > ModificationLevel.FORM_FILLING)
-        or status.docmdp_ok is False
-    ):
+    if _modified_beyond_form_filling(status.diff_result, mod_level) or status.docmdp_ok is False:
         level = mod_level.name if mod_level is not None else "unknown"
         return (
             FAILED,
@@ -564,7 +1062,13 @@ def _judge(status, mod_level, ts, ts_ok) -> tuple[str, str, list[str]]:
             if ts_indic is not None
             else AdESIndeterminate.SIG_CONSTRAINTS_FAILURE.name
         )
-        return INDETERMINATE, sub, ["The signature timestamp could not be validated."]
+        if not ts.intact:
+            problem = "The signature timestamp does not match this signature (message imprint)."
+        elif not ts.valid:
+            problem = "The signature timestamp's own signature does not verify."
+        else:
+            problem = "The signature timestamp is not accepted: " + _tsa_problem(ts, sub)
+        return INDETERMINATE, sub, [problem]
     if not status.bottom_line:
         return (
             INDETERMINATE,
@@ -572,6 +1076,12 @@ def _judge(status, mod_level, ts, ts_ok) -> tuple[str, str, list[str]]:
             ["The signature did not pass every validation constraint."],
         )
     return PASSED, "", []
+
+
+def _modified_beyond_form_filling(diff, mod_level) -> bool:
+    return (diff is not None and not isinstance(diff, DiffResult)) or (
+        mod_level is not None and mod_level > ModificationLevel.FORM_FILLING
+    )
 
 
 def _proven_out_of_validity(cert, ts) -> str | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pkcs11
 from asn1crypto import keys, pem
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from pkcs11 import exceptions as p11_exceptions
 from pyhanko.sign.pkcs11 import PKCS11Error, PKCS11Signer, TokenCriteria, open_pkcs11_session
 
@@ -35,12 +36,12 @@ KEY_ID = b"\x01"
 
 class WrongPin(WrongPassword):
     code = "wrong_pin"
-    default_message = "The PIN is wrong: the token refused it and nothing was signed."
+    default_message = _("The PIN is wrong: the token refused it and nothing was signed.")
 
 
 class PinLocked(SigningError):
     code = "pin_locked"
-    default_message = (
+    default_message = _(
         "The token's PIN is locked after too many wrong attempts; ask the administrator to "
         "unlock it. Nothing was signed."
     )
@@ -48,12 +49,12 @@ class PinLocked(SigningError):
 
 class TokenNotFound(SigningError):
     code = "token_not_found"
-    default_message = "The signing token was not found on the server; nothing was signed."
+    default_message = _("The signing token was not found on the server; nothing was signed.")
 
 
 class TokenError(SigningError):
     code = "token_error"
-    default_message = "The signing token could not be used; nothing was signed."
+    default_message = _("The signing token could not be used; nothing was signed.")
 
 
 def softhsm_conf(directory: Path) -> Path:
@@ -233,7 +234,10 @@ def _open_session(module_path: str, token_label: str, pin: str):
         raise PinLocked() from e
     except (OSError, RuntimeError, p11_exceptions.PKCS11Error) as e:
         # The message names the kind of failure, never the PIN.
-        raise TokenError(f"The PKCS#11 module could not open the token: {type(e).__name__}.") from e
+        raise TokenError(
+            _("The PKCS#11 module could not open the token: %(error)s.")
+            % {"error": type(e).__name__}
+        ) from e
 
 
 def _open(module_path: str, token_label: str, pin: str):
@@ -286,7 +290,7 @@ def sign_pkcs11(
             signer.signing_cert  # noqa: B018 - loads the certificate, or fails for a wrong label
         except PKCS11Error as e:
             raise TokenError(
-                "The token holds no signing key and certificate with this label."
+                _("The token holds no signing key and certificate with this label.")
             ) from e
         return sign_with_signer(
             pdf,

@@ -131,3 +131,22 @@ STIPULA_CONVERTER_SOCKET = env("STIPULA_CONVERTER_SOCKET", default=str(DATA_DIR 
 STIPULA_UNO_PYTHON = env("STIPULA_UNO_PYTHON", default="/usr/bin/python3")
 STIPULA_SOFFICE = env("STIPULA_SOFFICE", default="soffice")
 STIPULA_MAX_DOCX_BYTES = env.int("STIPULA_MAX_DOCX_BYTES", default=20 * 1024 * 1024)
+
+# Signing (signing/). Trust roots: a folder of PEM/DER CA certificates (signing.trust); the EU
+# trusted lists are added when STIPULA_EU_TRUSTED_LISTS is on. A TSA URL makes signatures B-T
+# (B-LT when revocation data can be fetched too). The seal (a PKCS#12 file) certifies the PDF to
+# sign with DocMDP level 2 when STIPULA_CERTIFY is on.
+STIPULA_TSA_URL = env("STIPULA_TSA_URL", default="")
+STIPULA_TRUST_ROOTS_DIR = env("STIPULA_TRUST_ROOTS_DIR", default=str(DATA_DIR / "trust"))
+STIPULA_EU_TRUSTED_LISTS = env.bool("STIPULA_EU_TRUSTED_LISTS", default=False)
+STIPULA_EU_LOTL_URL = env(
+    "STIPULA_EU_LOTL_URL", default="https://ec.europa.eu/tools/lotl/eu-lotl.xml"
+)
+STIPULA_CERTIFY = env.bool("STIPULA_CERTIFY", default=False)
+STIPULA_SEAL_PKCS12 = env("STIPULA_SEAL_PKCS12", default="")
+STIPULA_SEAL_PASSWORD = env("STIPULA_SEAL_PASSWORD", default="")
+# Accept an external signature whose certificate has no TINIT- fiscal code when its common name
+# equals the signatory's name (RULES.md S8 prefers the fiscal code).
+STIPULA_SIGNER_NAME_MATCH = env.bool("STIPULA_SIGNER_NAME_MATCH", default=False)
+STIPULA_PKCS11_MODULE = env("STIPULA_PKCS11_MODULE", default="/usr/lib/softhsm/libsofthsm2.so")
+STIPULA_SOFTHSM_DIR = env("STIPULA_SOFTHSM_DIR", default=str(DATA_DIR / "softhsm"))

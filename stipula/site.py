@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from viewflow.urls import Application, Site, route
 
 from agreements import views, views_drafting
+from signing import views as signing_views
 from templates_docx import views as template_views
 
 
@@ -111,6 +112,57 @@ class AgreementsApp(Application):
         views_drafting.proposal_redline,
         {"fmt": "pdf"},
         name="proposal_redline_pdf",
+    )
+
+    # Signing (signing/views.py)
+    signing_path = path("<int:pk>/signing/", signing_views.signing_overview, name="signing")
+    signing_prepare_path = path(
+        "<int:pk>/signing/prepare/", signing_views.signing_prepare, name="signing_prepare"
+    )
+    signing_prepared_pdf_path = path(
+        "<int:pk>/signing/approved.pdf",
+        signing_views.signing_pdf,
+        {"which": "prepared"},
+        name="signing_prepared_pdf",
+    )
+    signing_current_pdf_path = path(
+        "<int:pk>/signing/current.pdf",
+        signing_views.signing_pdf,
+        {"which": "current"},
+        name="signing_current_pdf",
+    )
+    signing_page_path = path(
+        "<int:pk>/signing/pages/<slug:sha256>/<int:page>.png",
+        signing_views.signing_page,
+        name="signing_page",
+    )
+    signing_report_pdf_path = path(
+        "<int:pk>/signing/signatures.pdf",
+        signing_views.signing_report_pdf,
+        name="signing_report_pdf",
+    )
+    sign_path = path(
+        "<int:pk>/signing/sign/<int:signatory_pk>/", signing_views.signature_sign, name="sign"
+    )
+    signature_report_path = path(
+        "<int:pk>/signing/signatures/<int:signature_pk>/",
+        signing_views.signature_report,
+        name="signature_report",
+    )
+    signature_report_pdf_path = path(
+        "<int:pk>/signing/signatures/<int:signature_pk>/report.pdf",
+        signing_views.signature_report_pdf,
+        name="signature_report_pdf",
+    )
+    signature_report_json_path = path(
+        "<int:pk>/signing/signatures/<int:signature_pk>/report.json",
+        signing_views.signature_report_json,
+        name="signature_report_json",
+    )
+    signature_revalidate_path = path(
+        "<int:pk>/signing/signatures/<int:signature_pk>/revalidate/",
+        signing_views.signature_revalidate,
+        name="signature_revalidate",
     )
 
 

@@ -1,28 +1,93 @@
+"""The demo, run as a newcomer runs it: the Patto from the first draft to the last signature.
+
+Everything is real: LibreOffice, the local PKI's timestamp authority, OCSP responder and CRLs on
+a loopback port, SoftHSM2 tokens, pyHanko. The demo takes a few minutes, so one test runs it once
+and checks every outcome; re-running it is checked by hand and, piece by piece, in
+tests/signing/test_pki.py (services already running, tokens kept).
+"""
+
+import hashlib
+import re
+import socket
+from collections import Counter
+
+import pkcs11
 import pytest
 from django.core.management import call_command
 
+from agreements import demo_data
 from agreements.models import Agreement, AgreementState
+from agreements.storage import read_bytes
 from audit.models import AuditAction, AuditEvent
 from audit.selectors import verify_chain
-from signing.models import Signature
+from signing import pades
+from signing.models import RemoteSigningKey, Signature
+from signing.pkcs11 import DEFAULT_MODULE
+from signing.pki import DEMO_PKCS12_PASSWORD, TRUST_ROOT_FILENAME, demo_pki_services
 
 pytestmark = pytest.mark.django_db
 
+# Codice fiscale: the check character's values for characters in odd (1st, 3rd...) positions.
+_ODD = dict(
+    zip(
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        [1, 0, 5, 7, 9, 13, 15, 17, 19, 21] * 2
+        + [2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23],
+        strict=True,
+    )
+)
 
-def pdf_text(version):
-    from django.core.files.storage import default_storage
-    from pypdf import PdfReader
 
-    with default_storage.open(version.pdf.name, "rb") as handle:
-        return "".join(page.extract_text() for page in PdfReader(handle).pages)
+def _name_code(name: str, *, first_name: bool) -> str:
+    letters = [c for c in name.upper() if c.isalpha()]
+    consonants = [c for c in letters if c not in "AEIOU"]
+    if first_name and len(consonants) >= 4:
+        consonants = [consonants[0], consonants[2], consonants[3]]
+    return ("".join(consonants + [c for c in letters if c in "AEIOU"]) + "XXX")[:3]
 
 
-def test_demo_walks_the_patto_until_signing_and_verifies_the_trail(capsys):
+def _check_character(first15: str) -> str:
+    total = sum(
+        _ODD[c] if i % 2 == 0 else (int(c) if c.isdigit() else ord(c) - ord("A"))
+        for i, c in enumerate(first15)
+    )
+    return chr(ord("A") + total % 26)
+
+
+@pytest.mark.parametrize("row", demo_data.PARTIES, ids=lambda row: row[4])
+def test_every_signatory_has_a_well_formed_fiscal_code_of_their_own(row):
+    _name, _kind, _cf, _vat, username, first, last, _title, _act = row
+    code = demo_data.SIGNATORY_FISCAL_CODES[username]
+    assert re.fullmatch(r"[A-Z]{6}\d{2}[ABCDEHLMPRST]\d{2}[A-Z]\d{3}[A-Z]", code)
+    assert code[:3] == _name_code(last, first_name=False)
+    assert code[3:6] == _name_code(first, first_name=True)
+    assert code[15] == _check_character(code[:15])
+    assert len(set(demo_data.SIGNATORY_FISCAL_CODES.values())) == len(demo_data.PARTIES)
+
+
+@pytest.fixture
+def demo_environment(settings, tmp_path, monkeypatch):
+    """The demo's PKI, tokens and trust roots in this test's folder, its services on a free port
+    (a developer may have scripts/serve running on 8180)."""
+    settings.STIPULA_PKI_DIR = tmp_path / "pki"
+    settings.STIPULA_SOFTHSM_DIR = str(tmp_path / "softhsm")
+    settings.STIPULA_TRUST_ROOTS_DIR = str(tmp_path / "trust")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("STIPULA_DEMO_PKI_PORT", str(port))
+    # The PKCS#11 module reads SOFTHSM2_CONF when loaded: load it afresh for the demo's tokens.
+    monkeypatch.delenv("SOFTHSM2_CONF", raising=False)  # restored after the test
+    pkcs11.unload(DEFAULT_MODULE)
+    yield tmp_path
+    pkcs11.unload(DEFAULT_MODULE)
+
+
+def test_demo_walks_the_patto_to_signed_and_verifies_the_trail(capsys, demo_environment):
     call_command("demo", language="en")
 
     out = capsys.readouterr().out
     agreement = Agreement.objects.get()
-    assert agreement.state == AgreementState.SIGNATURE
     assert agreement.parties.count() == 15
     assert agreement.parties.order_by("-position").first().organisation.name == (
         "Conferenza dei Sindaci della Versilia"
@@ -31,17 +96,57 @@ def test_demo_walks_the_patto_until_signing_and_verifies_the_trail(capsys):
     sources = [v.source for v in agreement.versions.order_by("number")]
     assert sources == ["template", "template", "proposal", "upload"]
     assert agreement.rounds.count() == 2 and not agreement.rounds.filter(closed_at=None)
-    assert "Forum permanente" in pdf_text(agreement.approved_version)
-    # It stops where signing begins and fakes nothing.
-    assert Signature.objects.count() == 0
-    assert "The demo stops here" in out
-    assert "Audit chain OK" in out
     assert AuditEvent.objects.filter(action=AuditAction.ACTION_REFUSED).count() == 1
-    assert verify_chain().ok
 
+    # Signed by all fifteen, five each way, every signature validated PASSED and matched to its
+    # signatory by the fiscal code in the certificate (RULES.md S8).
+    assert agreement.state == AgreementState.SIGNED
+    signatures = list(
+        Signature.objects.filter(signatory__party__agreement=agreement)
+        .select_related("signatory__user")
+        .order_by("pk")
+    )
+    assert len(signatures) == 15
+    assert {s.indication for s in signatures} == {Signature.Indication.PASSED}
+    assert [s.method for s in signatures] == list(demo_data.SIGNING_WAYS)
+    assert Counter(s.method for s in signatures) == {"pkcs11": 5, "pkcs12": 5, "external": 5}
+    for signature in signatures:
+        code = demo_data.SIGNATORY_FISCAL_CODES[signature.signatory.user.username]
+        assert signature.signatory.fiscal_code == code
+        assert signature.report["fiscal_code"] == code
+    assert {k.user.username for k in RemoteSigningKey.objects.all()} == set(
+        demo_data.REMOTE_SIGNING_USERS
+    )
 
-def test_demo_can_run_twice(capsys):
-    call_command("demo", language="en")
-    call_command("demo", language="en")
-    assert Agreement.objects.filter(state=AgreementState.SIGNATURE).count() == 2
+    # The final PDF: a document timestamp over everything (B-LTA), and every approval signature
+    # still PASSED when pyHanko validates it against the demo root the demo installed, with the
+    # PKI's services started again on the same port, as scripts/serve does.
+    document = agreement.signing_document
+    final = read_bytes(document.current_pdf.name)
+    assert hashlib.sha256(final).hexdigest() == document.current_sha256
+    assert document.level == "B-LTA"
+    root = (demo_environment / "trust" / TRUST_ROOT_FILENAME).read_bytes()
+    with demo_pki_services(extra_signers=demo_data.pki_signers()) as (pki, started):
+        assert started
+        assert root == pki.cert_pem("root")
+        reports = pades.validate(
+            final, trust_roots=[root], approved_sha256=document.prepared_sha256
+        )
+    approvals = [r for r in reports if r.field_name in document.fields.values()]
+    assert len(approvals) == 15
+    assert [(r.indication, r.covers_approved) for r in approvals] == [("PASSED", True)] * 15
+    assert [r.fiscal_code for r in approvals] == [
+        demo_data.SIGNATORY_FISCAL_CODES[row[4]] for row in demo_data.PARTIES
+    ]
+
+    # What the user is told: one line per signature, the outcome, and what to try next.
+    assert out.count(": PASSED, B-") == 15
+    assert "State: Signed" in out
+    assert document.current_sha256 in out and "level B-LTA" in out
+    assert "Remote signing key (PKCS#11)" in out and "Signed outside Stipula" in out
+    assert f"password {DEMO_PKCS12_PASSWORD}" in out
+    p12 = demo_environment / "pki" / "pkcs12" / "presidente.conferenza.p12"
+    assert str(p12.parent) in out
+    assert p12.exists()
+    assert "Audit chain OK" in out
     assert verify_chain().ok

@@ -7,12 +7,14 @@ from reportlab.pdfgen import canvas
 
 from signing.pades import (
     SignatoryField,
+    archive_timestamp,
     field_name_for,
+    load_seal,
     prepare_for_signing,
     sign_pkcs12,
     validate,
 )
-from signing.pki import running_pki
+from signing.pki import ARCH, running_pki
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +27,28 @@ def pki(pki_dir):
     """The local PKI with its TSA, OCSP responder and CRLs running on loopback."""
     with running_pki(pki_dir) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def unreachable_pki(pki_dir):
+    """The same PKI whose services have stopped: its certificates point at a closed loopback
+    port, so their OCSP responder and CRLs cannot be reached (the responders are down)."""
+    with running_pki(pki_dir) as short_lived:
+        pass
+    return short_lived
+
+
+def tsa_no_eku_url(pki) -> str:
+    """A timestamp service whose certificate lacks the timeStamping EKU (certomancer.yml)."""
+    return f"{pki.base_url}/{ARCH}/tsa/tsa-no-eku"
+
+
+@pytest.fixture(scope="session")
+def seal(pki, tmp_path_factory):
+    """The system seal, loaded as production loads it: from a PKCS#12 file and its password."""
+    path = tmp_path_factory.mktemp("seal") / "sigillo.p12"
+    path.write_bytes(pki.pkcs12("seal", PASSWORD))
+    return load_seal(str(path), PASSWORD)
 
 
 def make_pdf(pages: int = 2) -> bytes:
@@ -70,14 +94,15 @@ def prepared_sha256(prepared):
     return hashlib.sha256(prepared).hexdigest()
 
 
-def sign_as(pki, pdf, index, signatory, label, *, tsa=True):
+def sign_as(pki, pdf, index, signatory, label, *, tsa=True, trust_roots=None):
     return sign_pkcs12(
         pdf,
         field_name=field_name_for(index, signatory),
         pkcs12=pki.pkcs12(label, PASSWORD),
         password=PASSWORD,
-        timestamper_url=pki.tsa_url if tsa else None,
+        timestamper_url=(tsa if isinstance(tsa, str) else pki.tsa_url) if tsa else None,
         party=signatory.party,
+        trust_roots=trust_roots,
     )
 
 
@@ -91,3 +116,10 @@ def signed_in_sequence(pki, prepared, prepared_sha256, signatories):
         documents.append(pdf)
         reports.append(validate(pdf, trust_roots=[pki.root_der], approved_sha256=prepared_sha256))
     return documents, reports
+
+
+@pytest.fixture(scope="session")
+def archived(pki, signed_in_sequence):
+    """The document signed by the three signatories, then archived (B-LTA)."""
+    signed = signed_in_sequence[0][-1]
+    return archive_timestamp(signed, timestamper_url=pki.tsa_url, trust_roots=[pki.root_der])

@@ -263,3 +263,52 @@ def test_validate_wants_both_key_usages(pki, prepared):
     assert report.indication == INDETERMINATE
     assert report.sub_indication == "CHAIN_CONSTRAINTS_FAILURE"
     assert any("non_repudiation" in problem for problem in report.problems)
+
+
+def test_an_external_signature_on_a_certified_document_is_accepted(
+    pki, prepared, seal, prepared_sha256
+):
+    """RULES.md S5: with DocMDP level 2, the co-signatures after the seal are form filling."""
+    from signing.pades import certify
+    from tests.signing.conftest import sign_as
+
+    certified = certify(prepared, signer=seal)
+    after_rossi = sign_as(pki, certified, 1, SIGNATORIES[0], "rossi")
+    uploaded = external_sign(pki, after_rossi, FIELD_2, "verdi")
+    report = check(pki, after_rossi, uploaded, approved_sha256=prepared_sha256)
+    assert (report.indication, report.level) == (PASSED, "B-T")
+    assert report.docmdp_ok is True
+    assert report.modification_level == "NONE"
+
+
+def test_an_external_signature_on_an_archived_document_is_accepted(
+    pki, signed_in_sequence, prepared_sha256
+):
+    """Validation data and a document timestamp before the upload are allowed revisions."""
+    from signing.pades import archive_timestamp
+
+    after_verdi = signed_in_sequence[0][1]
+    expected = archive_timestamp(
+        after_verdi, timestamper_url=pki.tsa_url, trust_roots=[pki.root_der]
+    )
+    uploaded = external_sign(pki, expected, FIELD_3, "bianchi")
+    report = check(
+        pki,
+        expected,
+        uploaded,
+        field_name=FIELD_3,
+        fiscal_code="BNCGLI85C45L219Z",
+        approved_sha256=prepared_sha256,
+    )
+    assert (report.indication, report.field_name) == (PASSED, FIELD_3)
+
+
+def test_an_upload_that_the_signing_tool_archived_is_accepted(pki, after_rossi, verdi_upload):
+    """Some tools add validation data and a document timestamp after the signature (B-LTA)."""
+    from signing.pades import archive_timestamp
+
+    archived_upload = archive_timestamp(
+        verdi_upload, timestamper_url=pki.tsa_url, trust_roots=[pki.root_der]
+    )
+    report = check(pki, after_rossi, archived_upload)
+    assert (report.indication, report.field_name, report.level) == (PASSED, FIELD_2, "B-LTA")

@@ -1,26 +1,38 @@
 import hashlib
+import http.server
 import io
 import json
+import threading
+import urllib.request
 
 import pytest
+from asn1crypto import cms
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers, timestamps
 from pypdf import PdfReader
 
-from signing.errors import CertificateRejected, FieldNotFound, InvalidPdf, WrongPassword
+from signing.errors import (
+    CertificateRejected,
+    FieldNotFound,
+    InvalidPdf,
+    SigningError,
+    WrongPassword,
+)
 from signing.pades import (
     FAILED,
     INDETERMINATE,
     PASSED,
+    certify,
     field_name_for,
+    load_seal,
     prepare_for_signing,
     sign_pkcs12,
     validate,
 )
 from signing.pki import running_pki
-from tests.signing.conftest import PASSWORD, sign_as
+from tests.signing.conftest import PASSWORD, sign_as, tsa_no_eku_url
 
 
 def sign_with_bare_pyhanko(pki, pdf, field_name, label):
@@ -70,6 +82,7 @@ def test_three_signatures_in_sequence_all_pass_at_level_b_t(signed_in_sequence):
             "Firma_3_giulia-bianchi",
         ][:count]
         for report in after:
+            assert report.kind == "approval"
             assert report.indication == PASSED, report.problems
             assert report.bottom_line
             assert report.level == "B-T"
@@ -271,24 +284,141 @@ def test_with_trust_roots_the_signature_embeds_validation_data_b_lt(pki, prepare
     assert (second.indication, second.level) == (PASSED, "B-T")
 
 
-@pytest.mark.parametrize("label", ["revoked", "rogue-signer"])
-def test_with_trust_roots_untrusted_or_revoked_certificates_are_refused(
-    pki, prepared, signatories, label
+@pytest.mark.parametrize(
+    ("label", "reason", "words"),
+    [
+        ("revoked", "REVOKED", ["was revoked on 2025-01-01", "ask your certification authority"]),
+        (
+            "rogue-signer",
+            "UNTRUSTED",
+            ["not issued by a trusted certification authority", "Rogue Root CA"],
+        ),
+        # The checks without trust roots still come first, with their own reasons.
+        ("expired", "EXPIRED", ["expired on 2021-06-01"]),
+        ("not-yet-valid", "NOT_YET_VALID", ["not valid yet"]),
+        ("no-nonrep", "KEY_USAGE", ["non_repudiation"]),
+    ],
+)
+def test_with_trust_roots_unusable_certificates_are_refused_before_signing(
+    pki, prepared, signatories, label, reason, words
 ):
     with pytest.raises(CertificateRejected) as excinfo:
-        sign_pkcs12(
+        sign_as(pki, prepared, 1, signatories[0], label, trust_roots=[pki.root_der])
+    assert excinfo.value.details["reason"] == reason
+    for word in words:
+        assert word.casefold() in str(excinfo.value).casefold()
+
+
+def test_responders_down_the_signature_is_made_at_b_t_without_validation_data(
+    pki, unreachable_pki, prepared, signatories
+):
+    """RULES.md S4: B-LT only when the revocation data can be fetched; otherwise B-T, not a
+    refusal. The certificate's OCSP responder and CRLs are on a port nobody listens on."""
+    pdf = sign_as(
+        unreachable_pki,
+        prepared,
+        1,
+        signatories[0],
+        "rossi",
+        tsa=pki.tsa_url,
+        trust_roots=[pki.root_der],
+    )
+    assert "/DSS" not in PdfFileReader(io.BytesIO(pdf)).root
+    [report] = validate(pdf, trust_roots=[pki.root_der])
+    # Still unreachable at validation: pending, to be validated again, never PASSED.
+    assert (report.indication, report.sub_indication) == (INDETERMINATE, "TRY_LATER")
+    assert report.timestamp_time is not None
+    assert "validate again later" in report.problems[0]
+
+
+def test_a_timestamp_from_a_tsa_without_the_time_stamping_eku_is_not_accepted(
+    pki, prepared, signatories
+):
+    """RULES.md S7: the TSA certificate must carry the timeStamping extended key usage."""
+    pdf = sign_as(pki, prepared, 1, signatories[0], "rossi", tsa=tsa_no_eku_url(pki))
+    [report] = validate(pdf, trust_roots=[pki.root_der])
+    assert report.indication == INDETERMINATE
+    assert report.sub_indication
+    assert report.level == "B-B"
+    assert report.timestamp_token
+    assert "lacks the timeStamping extended key usage" in report.problems[0]
+    assert "Stipula Demo TSA without timeStamping EKU" in report.problems[0]
+
+
+def test_with_trust_roots_a_tsa_without_the_time_stamping_eku_is_refused_before_signing(
+    pki, prepared, signatories
+):
+    with pytest.raises(SigningError) as excinfo:
+        sign_as(
+            pki,
             prepared,
-            field_name=field_name_for(1, signatories[0]),
-            pkcs12=pki.pkcs12(label, PASSWORD),
-            password=PASSWORD,
+            1,
+            signatories[0],
+            "rossi",
+            tsa=tsa_no_eku_url(pki),
             trust_roots=[pki.root_der],
         )
-    assert excinfo.value.details["reason"] == "CHAIN"
+    assert excinfo.value.details["reason"] == "TSA_REJECTED"
+    assert "timestamp server's certificate is not acceptable" in str(excinfo.value)
+
+
+def _replace_timestamp_token(pdf: bytes, field_name: str, token: cms.ContentInfo) -> bytes:
+    """Put ``token`` in place of the signature timestamp of ``field_name``.
+
+    The token is an unsigned attribute and /Contents lies outside the signed byte range, so the
+    signature itself stays intact: only the timestamp checks can notice.
+    """
+    reader = PdfFileReader(io.BytesIO(pdf))
+    [embedded] = [e for e in reader.embedded_signatures if e.field_name == field_name]
+    content = cms.ContentInfo.load(embedded.pkcs7_content)
+    signer_info = content["content"]["signer_infos"][0]
+    for attr in signer_info["unsigned_attrs"]:
+        if attr["type"].native == "signature_time_stamp_token":
+            attr["values"] = cms.SetOfContentInfo([token])
+    hex_cms = content.dump(force=True).hex().encode("ascii")
+    start, end = int(embedded.byte_range[1]), int(embedded.byte_range[2])
+    room = end - start - 2  # between < and >
+    assert len(hex_cms) <= room
+    return pdf[: start + 1] + hex_cms.ljust(room, b"0") + pdf[end - 1 :]
+
+
+def _token_of(pdf: bytes, field_name: str) -> cms.ContentInfo:
+    reader = PdfFileReader(io.BytesIO(pdf))
+    [embedded] = [e for e in reader.embedded_signatures if e.field_name == field_name]
+    for attr in embedded.signer_info["unsigned_attrs"]:
+        if attr["type"].native == "signature_time_stamp_token":
+            return cms.ContentInfo.load(attr["values"][0].dump())
+    raise AssertionError("no timestamp token")
+
+
+def test_a_timestamp_token_of_another_signature_fails_the_message_imprint(signed_in_sequence, pki):
+    """RULES.md S7: the token's message imprint must be the hash of this signature value."""
+    pdf = signed_in_sequence[0][-1]
+    others = _token_of(pdf, "Firma_2_luigi-verdi")
+    swapped = _replace_timestamp_token(pdf, "Firma_1_mario-rossi", others)
+    first = validate(swapped, trust_roots=[pki.root_der])[0]
+    assert first.indication == INDETERMINATE
+    assert first.problems == [
+        "The signature timestamp does not match this signature (message imprint)."
+    ]
+    assert first.level == "B-B"
+
+
+def test_a_timestamp_token_with_a_broken_signature_is_not_accepted(signed_in_sequence, pki):
+    """RULES.md S7: the token's own signature must verify."""
+    pdf = signed_in_sequence[0][-1]
+    token = _token_of(pdf, "Firma_1_mario-rossi")
+    tsa_info = token["content"]["signer_infos"][0]
+    value = bytearray(tsa_info["signature"].native)
+    value[-1] ^= 0xFF
+    tsa_info["signature"] = bytes(value)
+    broken = _replace_timestamp_token(pdf, "Firma_1_mario-rossi", token)
+    first = validate(broken, trust_roots=[pki.root_der])[0]
+    assert first.indication == INDETERMINATE
+    assert first.problems == ["The signature timestamp's own signature does not verify."]
 
 
 def test_unreachable_timestamp_server_is_a_clear_error(pki, prepared, signatories):
-    from signing.errors import SigningError
-
     with pytest.raises(SigningError) as excinfo:
         sign_pkcs12(
             prepared,
@@ -298,3 +428,148 @@ def test_unreachable_timestamp_server_is_a_clear_error(pki, prepared, signatorie
             timestamper_url="http://127.0.0.1:9/tsa",
         )
     assert excinfo.value.details["reason"] == "TSA_UNAVAILABLE"
+
+
+# Certification by the system seal (RULES.md S5) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certified(prepared, seal, pki):
+    return certify(prepared, signer=seal, timestamper_url=pki.tsa_url)
+
+
+def test_certification_is_docmdp_level_2_in_an_invisible_field(prepared, certified):
+    assert certified.startswith(prepared)
+    reader = PdfFileReader(io.BytesIO(certified))
+    docmdp = reader.root["/Perms"]["/DocMDP"]
+    [reference] = docmdp["/Reference"]
+    assert reference["/TransformMethod"] == "/DocMDP"
+    assert reference["/TransformParams"]["/P"] == 2
+    [embedded] = reader.embedded_signatures
+    assert embedded.field_name == "Sigillo"
+    assert [float(v) for v in embedded.sig_field["/Rect"]] == [0, 0, 0, 0]
+    # The signatories' fields are still empty.
+    assert [name for name, value, _ in fields.enumerate_sig_fields(reader) if value is None] == [
+        "Firma_1_mario-rossi",
+        "Firma_2_luigi-verdi",
+        "Firma_3_giulia-bianchi",
+    ]
+
+
+def test_signatures_after_the_certification_pass_with_form_filling(
+    pki, certified, signatories, prepared_sha256
+):
+    pdf = certified
+    for index, (signatory, label) in enumerate(
+        zip(signatories, ["rossi", "verdi", "bianchi"], strict=True), 1
+    ):
+        pdf = sign_as(pki, pdf, index, signatory, label)
+    reports = validate(pdf, trust_roots=[pki.root_der], approved_sha256=prepared_sha256)
+    assert [(r.kind, r.field_name) for r in reports] == [
+        ("certification", "Sigillo"),
+        ("approval", "Firma_1_mario-rossi"),
+        ("approval", "Firma_2_luigi-verdi"),
+        ("approval", "Firma_3_giulia-bianchi"),
+    ]
+    for report in reports:
+        assert report.indication == PASSED, report.problems
+        assert report.docmdp_ok is True
+        assert report.covers_approved is True
+        assert report.level == "B-T"
+    assert [r.modification_level for r in reports] == [
+        "FORM_FILLING",
+        "FORM_FILLING",
+        "FORM_FILLING",
+        "NONE",
+    ]
+    assert reports[0].signer_subject.startswith("Common Name: Sigillo elettronico di Stipula")
+
+
+def test_a_content_change_after_certification_fails_it(pki, certified):
+    writer = IncrementalPdfFileWriter(io.BytesIO(certified))
+    stamp = writer.add_object(generic.StreamObject(stream_data=b"0 0 1 rg 50 50 200 200 re f"))
+    writer.add_stream_to_page(0, stamp)
+    out = io.BytesIO()
+    writer.write(out)
+    [report] = validate(out.getvalue(), trust_roots=[pki.root_der])
+    assert report.kind == "certification"
+    assert (report.indication, report.sub_indication) == (FAILED, "FORMAT_FAILURE")
+    assert report.docmdp_ok is False
+
+
+def test_certification_comes_before_the_first_signature(pki, signed_in_sequence, seal):
+    with pytest.raises(SigningError) as excinfo:
+        certify(signed_in_sequence[0][0], signer=seal)
+    assert excinfo.value.details["reason"] == "ALREADY_SIGNED"
+    assert "before the first signature" in str(excinfo.value)
+
+
+def test_certification_refuses_an_expired_seal(pki, prepared):
+    expired = signers.SimpleSigner.load_pkcs12_data(
+        pki.pkcs12("expired", PASSWORD), (), passphrase=PASSWORD.encode()
+    )
+    with pytest.raises(CertificateRejected) as excinfo:
+        certify(prepared, signer=expired)
+    assert excinfo.value.details["reason"] == "EXPIRED"
+
+
+def test_load_seal_says_what_is_wrong(pki, tmp_path):
+    path = tmp_path / "sigillo.p12"
+    with pytest.raises(SigningError) as excinfo:
+        load_seal(str(path), PASSWORD)
+    assert excinfo.value.details["reason"] == "SEAL_NOT_FOUND"
+    assert str(path) in str(excinfo.value)
+    path.write_bytes(pki.pkcs12("seal", PASSWORD))
+    with pytest.raises(SigningError) as excinfo:
+        load_seal(str(path), "sbagliata")
+    assert excinfo.value.details["reason"] == "SEAL_WRONG_PASSWORD"
+    assert "password is wrong" in str(excinfo.value)
+    seal = load_seal(str(path), PASSWORD)
+    assert seal.signing_cert.subject.native["common_name"] == "Sigillo elettronico di Stipula"
+
+
+class ReplayingTsa:
+    """A timestamp server on loopback that answers every request with the token of the first
+    one, as a replay would: the response's nonce is not the request's."""
+
+    def __init__(self, tsa_url: str):
+        first: list[bytes] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if not first:
+                    request = urllib.request.Request(  # noqa: S310 - the loopback test TSA
+                        tsa_url, data=body, headers={"Content-Type": "application/timestamp-query"}
+                    )
+                    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                        first.append(response.read())
+                self.send_response(200)
+                self.send_header("Content-Type", "application/timestamp-reply")
+                self.send_header("Content-Length", str(len(first[0])))
+                self.end_headers()
+                self.wfile.write(first[0])
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/tsa"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_replayed_timestamp_response_is_refused_by_its_nonce(pki, prepared, signatories):
+    """RULES.md S7: a random nonce goes with each request and must come back in the response.
+    pyHanko asks once for a sizing token, then for the real one: the second answer is a replay."""
+    replaying = ReplayingTsa(pki.tsa_url)
+    try:
+        with pytest.raises(SigningError) as excinfo:
+            sign_as(pki, prepared, 1, signatories[0], "rossi", tsa=replaying.url)
+    finally:
+        replaying.close()
+    assert excinfo.value.details["reason"] == "TSA_REJECTED"
+    assert "nonce of another request" in str(excinfo.value)

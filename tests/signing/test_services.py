@@ -11,11 +11,10 @@ from agreements.models import AgreementState
 from agreements.storage import read_bytes
 from audit.models import AuditAction
 from signing import pades
-from signing.errors import SignatureInvalid, WrongPassword
+from signing.errors import CertificateRejected, SignatureInvalid, WrongPassword
 from signing.models import Signature, SigningDocument
 from signing.services import signature_apply_pkcs12, signing_prepare
 from stipula.errors import (
-    ConcurrentChange,
     PermissionDenied,
     TransitionNotAllowed,
     ValidationFailed,
@@ -44,6 +43,10 @@ def _add_party(agreement, officer, user, *, fiscal_code):
 
 @pytest.fixture
 def setup(pki, officer):
+    return make_signing_setup(pki, officer)
+
+
+def make_signing_setup(pki, officer):
     """An approved agreement in «signature» whose two signatories hold the PKI's rossi and verdi
     certificates (with their fiscal codes, RULES.md S8)."""
     rossi = make_user("mrossi", "signatory", first_name="Mario", last_name="Rossi")
@@ -90,33 +93,35 @@ def _refusals(agreement, attempted):
     ]
 
 
-def test_prepare_freezes_the_approved_pdf_with_one_field_per_signatory(setup):
+def test_approval_freezes_the_approved_pdf_with_one_field_per_signatory(setup):
     agreement, (first, second) = setup["agreement"], setup["signatories"]
-    document = signing_prepare(actor=setup["officer"], agreement=agreement)
+    document = agreement.signing_document
 
     approved = agreement.approved_version
     prepared = read_bytes(document.prepared_pdf.name)
     assert prepared.startswith(read_bytes(approved.pdf.name))
     assert document.prepared_sha256 == hashlib.sha256(prepared).hexdigest()
     assert document.current_sha256 == document.prepared_sha256
+    assert document.certified is False
     assert document.fields == {
         str(first.pk): "Firma_1_mario-rossi",
         str(second.pk): "Firma_2_luigi-verdi",
     }
+    [approved_event] = events_for(agreement, AuditAction.APPROVED)
     [event] = events_for(agreement, AuditAction.SIGNING_PREPARED)
+    # Same transaction as the approval, right after it in the chain.
+    assert event.seq == approved_event.seq + 1
     assert [d["sha256"] for d in event.document_list] == [
         approved.pdf_sha256,
         document.prepared_sha256,
     ]
-    assert event.actor_username == setup["officer"].username
+    assert event.actor_username == "rev"
 
 
 def test_prepare_is_refused_twice_and_for_anyone_but_the_officer(setup):
     agreement = setup["agreement"]
     with pytest.raises(PermissionDenied):
         signing_prepare(actor=setup["signatories"][0].user, agreement=agreement)
-    assert not SigningDocument.objects.exists()
-    signing_prepare(actor=None, agreement=agreement)
     with pytest.raises(ValidationFailed, match="already prepared"):
         signing_prepare(actor=setup["officer"], agreement=agreement)
     assert SigningDocument.objects.count() == 1
@@ -134,7 +139,7 @@ def test_prepare_is_refused_before_approval(officer):
 
 def test_two_signatories_sign_and_the_agreement_is_signed(pki, setup):
     agreement, (first, second) = setup["agreement"], setup["signatories"]
-    document = signing_prepare(actor=setup["officer"], agreement=agreement)
+    document = agreement.signing_document
 
     signature = _sign(pki, agreement, first, "rossi")
 
@@ -153,7 +158,7 @@ def test_two_signatories_sign_and_the_agreement_is_signed(pki, setup):
     ]
     assert event.actor_username == "mrossi"
     assert event.payload_data["indication"] == "PASSED"
-    assert event.payload_data["level"] == "B-T"
+    assert event.payload_data["level"] == "B-LT"
     assert event.payload_data["fiscal_code"] == first.fiscal_code
     assert not events_for(agreement, AuditAction.SIGNING_COMPLETED)
 
@@ -169,20 +174,24 @@ def test_two_signatories_sign_and_the_agreement_is_signed(pki, setup):
     assert completed.actor_role == "system"
     document.refresh_from_db()
     final = read_bytes(document.current_pdf.name)
-    assert hashlib.sha256(final).hexdigest() == document.current_sha256 == last.pdf_sha256
+    assert hashlib.sha256(final).hexdigest() == document.current_sha256
+    # Completed: the last signed revision plus validation data and a document timestamp.
+    assert final.startswith(read_bytes(last.pdf_name))
+    assert document.level == "B-LTA"
     reports = pades.validate(
         final, trust_roots=[pki.root_der], approved_sha256=document.prepared_sha256
     )
-    assert [(r.field_name, r.indication, r.covers_approved) for r in reports] == [
-        ("Firma_1_mario-rossi", "PASSED", True),
-        ("Firma_2_luigi-verdi", "PASSED", True),
+    assert [(r.field_name, r.kind, r.indication, r.covers_approved, r.level) for r in reports][
+        :2
+    ] == [
+        ("Firma_1_mario-rossi", "approval", "PASSED", True, "B-LTA"),
+        ("Firma_2_luigi-verdi", "approval", "PASSED", True, "B-LTA"),
     ]
+    assert [r.kind for r in reports[2:]] == ["timestamp"]
 
 
 def test_a_signatory_cannot_sign_for_someone_else(pki, setup):
     agreement, (first, second) = setup["agreement"], setup["signatories"]
-    signing_prepare(actor=setup["officer"], agreement=agreement)
-
     with pytest.raises(PermissionDenied, match="only for themselves"):
         signature_apply_pkcs12(
             actor=second.user,
@@ -201,7 +210,7 @@ def test_a_signatory_cannot_sign_for_someone_else(pki, setup):
 
 def test_wrong_password_is_refused_and_stores_nothing(pki, setup):
     agreement, (first, _second) = setup["agreement"], setup["signatories"]
-    document = signing_prepare(actor=setup["officer"], agreement=agreement)
+    document = agreement.signing_document
     files = _signing_files()
 
     with pytest.raises(WrongPassword):
@@ -219,13 +228,13 @@ def test_wrong_password_is_refused_and_stores_nothing(pki, setup):
 
 def test_a_revoked_certificate_is_refused_and_stores_nothing(pki, setup):
     agreement, (first, _second) = setup["agreement"], setup["signatories"]
-    document = signing_prepare(actor=setup["officer"], agreement=agreement)
+    document = agreement.signing_document
     files = _signing_files()
 
-    with pytest.raises(SignatureInvalid, match="revoked") as excinfo:
+    with pytest.raises(CertificateRejected, match="revoked") as excinfo:
         _sign(pki, agreement, first, "revoked", tsa=False)
 
-    assert excinfo.value.details["sub_indication"] == "REVOKED"
+    assert excinfo.value.details["reason"] == "REVOKED"
     assert not Signature.objects.exists()
     assert _signing_files() == files
     document.refresh_from_db()
@@ -233,55 +242,46 @@ def test_a_revoked_certificate_is_refused_and_stores_nothing(pki, setup):
     agreement.refresh_from_db()
     assert agreement.state == AgreementState.SIGNATURE
     [refusal] = _refusals(agreement, "signing.apply")
-    assert refusal.payload_data["code"] == "signature_invalid"
+    assert refusal.payload_data["code"] == "certificate_rejected"
 
 
 def test_a_certificate_of_another_person_is_refused(pki, setup):
     agreement, (first, _second) = setup["agreement"], setup["signatories"]
-    signing_prepare(actor=setup["officer"], agreement=agreement)
-
     with pytest.raises(SignatureInvalid, match="fiscal code"):
         _sign(pki, agreement, first, "verdi", tsa=False)
 
     assert not Signature.objects.exists()
 
 
-def test_signing_before_preparation_is_refused(pki, setup):
+def test_a_certificate_from_an_untrusted_authority_is_refused_before_signing(pki, setup):
     agreement, (first, _second) = setup["agreement"], setup["signatories"]
-    with pytest.raises(ValidationFailed, match="not prepared"):
-        _sign(pki, agreement, first, "rossi")
+    document = agreement.signing_document
+
+    with pytest.raises(CertificateRejected, match="trusted") as excinfo:
+        signature_apply_pkcs12(
+            actor=first.user,
+            agreement=agreement,
+            signatory=first,
+            pkcs12=pki.pkcs12("rossi", PASSWORD),
+            password=PASSWORD,
+            trust_roots=[pki.cert_der("rogue-root")],
+        )
+
+    assert excinfo.value.details["reason"] == "UNTRUSTED"
     assert not Signature.objects.exists()
-
-
-def test_an_untrusted_chain_is_kept_pending_and_does_not_count(pki, setup):
-    agreement, (first, _second) = setup["agreement"], setup["signatories"]
-    signing_prepare(actor=setup["officer"], agreement=agreement)
-
-    signature = signature_apply_pkcs12(
-        actor=first.user,
-        agreement=agreement,
-        signatory=first,
-        pkcs12=pki.pkcs12("rossi", PASSWORD),
-        password=PASSWORD,
-        trust_roots=[pki.cert_der("rogue-root")],
-    )
-
-    assert (signature.indication, signature.sub_indication) == (
-        "INDETERMINATE",
-        "NO_CERTIFICATE_CHAIN_FOUND",
-    )
+    document.refresh_from_db()
+    assert document.current_sha256 == document.prepared_sha256
     assert agreement.signatories_missing_signature() == ["Mario Rossi", "Luigi Verdi"]
-    [event] = events_for(agreement, AuditAction.SIGNATURE_APPLIED)
-    assert event.payload_data["indication"] == "INDETERMINATE"
-    with pytest.raises(ValidationFailed, match="waiting for validation"):
-        _sign(pki, agreement, first, "rossi")
+    [refusal] = _refusals(agreement, "signing.apply")
+    assert refusal.payload_data["reason"] == "UNTRUSTED"
 
 
-def test_a_signature_made_on_a_stale_revision_is_refused(pki, setup, monkeypatch):
+def test_a_signature_made_on_a_stale_revision_is_made_again_on_the_new_one(pki, setup, monkeypatch):
     """The other signatory signs while the first one's signature is being validated: the first
-    one's revision does not contain the second signature, so it must not become current."""
+    one's revision does not contain the second signature, so it must not become current; with
+    the key still at hand, the service signs again on the new revision."""
     agreement, (first, second) = setup["agreement"], setup["signatories"]
-    document = signing_prepare(actor=setup["officer"], agreement=agreement)
+    document = agreement.signing_document
     real_validate = pades.validate
     interleaved = []
 
@@ -291,16 +291,21 @@ def test_a_signature_made_on_a_stale_revision_is_refused(pki, setup, monkeypatch
         return real_validate(pdf, **kwargs)
 
     monkeypatch.setattr(pades, "validate", validate_while_someone_signs)
-    with pytest.raises(ConcurrentChange, match="signed the document meanwhile"):
-        _sign(pki, agreement, first, "rossi", tsa=False)
-
-    [verdi_signature] = Signature.objects.all()
-    assert verdi_signature == interleaved[0]
-    document.refresh_from_db()
-    assert document.current_sha256 == verdi_signature.pdf_sha256
-
     retried = _sign(pki, agreement, first, "rossi", tsa=False)
 
     assert retried.indication == "PASSED"
+    [verdi_signature] = interleaved
+    assert Signature.objects.count() == 2
+    document.refresh_from_db()
+    final = read_bytes(document.current_pdf.name)
+    # Rossi's signature was made on top of Verdi's revision, not beside it.
+    assert final.startswith(read_bytes(verdi_signature.pdf_name))
     agreement.refresh_from_db()
     assert agreement.state == AgreementState.SIGNED
+    reports = pades.validate(
+        final, trust_roots=[pki.root_der], approved_sha256=document.prepared_sha256
+    )
+    assert {(r.field_name, r.indication) for r in reports if r.kind == "approval"} == {
+        ("Firma_1_mario-rossi", "PASSED"),
+        ("Firma_2_luigi-verdi", "PASSED"),
+    }

@@ -1,11 +1,21 @@
-"""Walk the Patto per l'Inclusione Sociale through its lifecycle on the demo data, step by step."""
+"""Walk the Patto per l'Inclusione Sociale through its lifecycle on the demo data, step by step,
+from the first draft to the last signature.
+
+Signing uses the local demo PKI (signing.pki) with its services on a fixed loopback port, so that
+its certificates, the signed PDF and the files given to the user stay valid after the demo, when
+``scripts/serve`` runs the same services for the web interface.
+"""
 
 import datetime
+import hashlib
 import io
+import time
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core import mail
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -16,9 +26,21 @@ from django.utils.translation import ngettext
 from docx import Document
 
 from agreements import demo_data, negotiation, services
-from agreements.models import Agreement, Organisation
+from agreements.models import Agreement, AgreementState, Organisation, Signatory
 from agreements.redline import compare
 from agreements.storage import read_bytes
+from signing import pades
+from signing.management.commands.init_tokens import DEMO_USER_PIN, ensure_tokens
+from signing.models import RemoteSigningKey, Signature
+from signing.pkcs11 import default_softhsm_dir, use_softhsm_dir
+from signing.pki import DEMO_PKCS12_PASSWORD, default_pki_dir, demo_pki_services
+from signing.report import METHOD_LABELS
+from signing.selectors import signing_document
+from signing.services import (
+    signature_apply_external,
+    signature_apply_pkcs11,
+    signature_apply_pkcs12,
+)
 from stipula.errors import DomainError
 from templates_docx.selectors import template_version_get
 from templates_docx.shipped import example_data
@@ -66,6 +88,9 @@ class Command(BaseCommand):
     def ok(self, text):
         self.stdout.write(self.style.SUCCESS(f"    {text}"))
 
+    def warn(self, text):
+        self.stdout.write(self.style.WARNING(f"    {text}"))
+
     def run(self):
         staff = self.ensure_staff()
         officer, reviewer = staff["legal_officer"], staff["reviewer"]
@@ -92,6 +117,7 @@ class Command(BaseCommand):
             party = services.agreement_add_party(
                 actor=officer, agreement=agreement, organisation=organisation
             )
+            fiscal_code = demo_data.SIGNATORY_FISCAL_CODES[signatory.username]
             services.agreement_add_signatory(
                 actor=officer,
                 agreement=agreement,
@@ -99,9 +125,10 @@ class Command(BaseCommand):
                 user=signatory,
                 title=row[7],
                 authorising_act=row[8],
+                fiscal_code=fiscal_code,
             )
-            self.ok(f"{party.position:2d}. {organisation.name} - {signatory.get_full_name()}, "
-                    f"{row[7]}")  # fmt: skip
+            self.ok(f"{party.position:2d}. {organisation.name} - {signatory.get_full_name()} "
+                    f"({fiscal_code}), {row[7]}")  # fmt: skip
 
         self.say(_("The shipped templates go into the template library."))
         call_command("load_templates", stdout=self.stdout)
@@ -198,16 +225,7 @@ class Command(BaseCommand):
                 % {"n": agreement.approved_version.number,
                    "hash": agreement.approved_version.docx_sha256})  # fmt: skip
 
-        self.say(
-            _(
-                "Digital signature: not yet available end to end in this version of Stipula (no "
-                "signing from the interface, no certificates for the demo's signatories)."
-            )
-        )
-        self.stdout.write(self.style.WARNING("    " + _(
-            "The demo stops here, where signing begins: it records no signature and no "
-            "registration that was not really made. The agreement waits in state «%(state)s»."
-        ) % {"state": agreement.get_state_display()}))  # fmt: skip
+        self.sign(agreement)
 
         self.say(_("Verification of the audit trail:"))
         call_command("audit_verify", stdout=self.stdout, stderr=self.stderr)
@@ -218,6 +236,130 @@ class Command(BaseCommand):
             "officer), marco.rossi (reviewer), giulia.neri (registrar), paolo.conti (auditor), "
             "admin, or a signatory such as presidente.conferenza; password: %(password)s"
         ) % {"password": demo_data.DEMO_PASSWORD})  # fmt: skip
+        self.stdout.write(_(
+            "./scripts/serve also runs the demo PKI's services (timestamps, OCSP, CRLs) at "
+            "%(url)s, so that signatures can be made and validated from the web interface. To "
+            "sign with a PKCS#12 file, upload %(dir)s/<username>.p12 (password %(password)s); "
+            "the remote signing keys of %(users)s open with the PIN %(pin)s."
+        ) % {"url": self.pki_url, "dir": self.p12_dir, "password": DEMO_PKCS12_PASSWORD,
+             "users": ", ".join(demo_data.REMOTE_SIGNING_USERS),
+             "pin": DEMO_USER_PIN})  # fmt: skip
+
+    def sign(self, agreement):
+        signatories = list(
+            Signatory.objects.filter(party__agreement=agreement, required=True)
+            .select_related("party__organisation", "user")
+            .order_by("party__position", "position", "pk")
+        )
+        self.say(_(
+            "The demo PKI: a root CA, a qualified signature CA issuing one certificate per "
+            "signatory (fiscal code in the subject as TINIT-<codice fiscale>), a timestamp "
+            "authority, an OCSP responder and CRLs."
+        ))  # fmt: skip
+        pki_services = demo_pki_services(default_pki_dir(), extra_signers=demo_data.pki_signers())
+        with pki_services as (pki, started):
+            self.pki_url = pki.base_url
+            if started:
+                self.ok(_("Services running at %(url)s for the signing steps")
+                        % {"url": pki.base_url})  # fmt: skip
+            else:
+                self.ok(_("Services already running at %(url)s (scripts/serve)")
+                        % {"url": pki.base_url})  # fmt: skip
+            root = pki.write_trust_root(settings.STIPULA_TRUST_ROOTS_DIR)
+            self.ok(_("Trusted root: %(path)s") % {"path": root})
+            self.p12_dir = pki.export_pkcs12(
+                [signer.label for signer in pki.extra_signers], DEMO_PKCS12_PASSWORD
+            )
+            self.ok(_("PKCS#12 file of every signatory in %(dir)s, password %(password)s")
+                    % {"dir": self.p12_dir, "password": DEMO_PKCS12_PASSWORD})  # fmt: skip
+            self.remote_signing_keys(pki)
+
+            self.say(_(
+                "The %(n)d signatories sign in party order: %(a)d with their remote signing key, "
+                "%(b)d with a PKCS#12 file, %(c)d with their own signing tool. Each signature is "
+                "validated at once, with every earlier one (timestamp, OCSP)."
+            ) % {"n": len(signatories),
+                 "a": demo_data.SIGNING_WAYS.count(Signature.Method.PKCS11),
+                 "b": demo_data.SIGNING_WAYS.count(Signature.Method.PKCS12),
+                 "c": demo_data.SIGNING_WAYS.count(Signature.Method.EXTERNAL)})  # fmt: skip
+            for number, (signatory, way) in enumerate(
+                zip(signatories, demo_data.SIGNING_WAYS, strict=True), start=1
+            ):
+                start = time.monotonic()
+                signature = self.apply(way, agreement, signatory, pki)
+                passed = signature.indication == Signature.Indication.PASSED
+                (self.ok if passed else self.warn)(_(
+                    "%(number)2d. %(name)s (%(party)s), %(way)s: %(indication)s, %(level)s "
+                    "[%(seconds).1f s]"
+                ) % {"number": number, "name": signatory.full_name,
+                     "party": signatory.party.organisation.name, "way": METHOD_LABELS[way],
+                     "indication": signature.indication, "level": signature.report.get("level"),
+                     "seconds": time.monotonic() - start})  # fmt: skip
+
+        agreement.refresh_from_db()
+        document = signing_document(agreement)
+        data = read_bytes(document.current_pdf.name)
+        self.say(_("The signed agreement:"))
+        self.ok(_("State: %(state)s") % {"state": agreement.get_state_display()})
+        path = default_storage.path(document.current_pdf.name)
+        self.ok(_("Signed PDF: %(path)s") % {"path": path})
+        self.ok(_("SHA-256 %(hash)s, level %(level)s")
+                % {"hash": hashlib.sha256(data).hexdigest(),
+                   "level": document.level or "-"})  # fmt: skip
+        if agreement.state != AgreementState.SIGNED:
+            raise CommandError(
+                _("The agreement was not signed by everyone: see the signatures above.")
+            )
+
+    def remote_signing_keys(self, pki):
+        """The tokens (SoftHSM2, standing in for the HSM) of the remote signatories, each
+        registered as that person's remote signing key."""
+        softhsm_dir = default_softhsm_dir()
+        # This process's PKCS#11 module reads the tokens made in the demo's SoftHSM2 directory.
+        use_softhsm_dir(softhsm_dir)
+        ensure_tokens(
+            pki, demo_data.REMOTE_SIGNING_USERS, softhsm_dir=softhsm_dir, replace_stale=True
+        )
+        User = get_user_model()
+        for username in demo_data.REMOTE_SIGNING_USERS:
+            RemoteSigningKey.objects.update_or_create(
+                user=User.objects.get(username=username),
+                defaults={"token_label": username, "key_label": ""},
+            )
+        self.ok(_("Remote signing keys (PKCS#11 tokens in %(dir)s) of %(users)s, PIN %(pin)s")
+                % {"dir": softhsm_dir, "users": ", ".join(demo_data.REMOTE_SIGNING_USERS),
+                   "pin": DEMO_USER_PIN})  # fmt: skip
+
+    def apply(self, way, agreement, signatory, pki):
+        """Sign as ``signatory`` the way the demo assigns them, through the signing services.
+
+        The services validate against the configured trust roots (signing.trust reads the
+        folder the demo root was written into), as they do for the web interface.
+        """
+        common = {
+            "actor": signatory.user,
+            "agreement": agreement,
+            "signatory": signatory,
+            "timestamper_url": pki.tsa_url,
+        }
+        if way == Signature.Method.PKCS11:
+            return signature_apply_pkcs11(pin=DEMO_USER_PIN, **common)
+        pkcs12 = (self.p12_dir / f"{signatory.user.username}.p12").read_bytes()
+        if way == Signature.Method.PKCS12:
+            return signature_apply_pkcs12(pkcs12=pkcs12, password=DEMO_PKCS12_PASSWORD, **common)
+        # The signatory's own signing tool: it signs the PDF they download, in their field, and
+        # they upload the result.
+        document = signing_document(agreement)
+        signed = pades.sign_pkcs12(
+            read_bytes(document.current_pdf.name),
+            field_name=document.field_for(signatory),
+            pkcs12=pkcs12,
+            password=DEMO_PKCS12_PASSWORD,
+            timestamper_url=pki.tsa_url,
+            party=signatory.party.organisation.name,
+            trust_roots=[pki.root_der],
+        )
+        return signature_apply_external(uploaded=signed, **common)
 
     def report_changes(self, old, new, what):
         changes = compare(read_bytes(old.docx.name), read_bytes(new.docx.name)).summary

@@ -3,18 +3,32 @@
 import threading
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from signing.pki import BAD_SIGNERS, GOOD_SIGNERS, LocalPKI, default_pki_dir, running_pki
+from agreements.demo_data import pki_signers
+from signing.errors import SigningError
+from signing.pki import (
+    BAD_SIGNERS,
+    DEMO_PKCS12_PASSWORD,
+    GOOD_SIGNERS,
+    LocalPKI,
+    default_pki_dir,
+    demo_base_url,
+    demo_pki_port,
+    demo_pki_services,
+    running_pki,
+)
 
-DEMO_PASSWORD = "stipula"  # noqa: S105 - demo-only key material, never used for real signatures
+DEMO_PASSWORD = DEMO_PKCS12_PASSWORD
 
 
 class Command(BaseCommand):
     help = (
         "Create the demo PKI (root CA, intermediate, TSA, OCSP/CRL, Italian-style signer "
-        "certificates) in the PKI data directory, export each signer as PKCS#12, and with "
-        "--serve run the TSA, OCSP and CRL services on loopback until interrupted."
+        "certificates, including one per signatory of the demo) in the PKI data directory, export "
+        "each signer as PKCS#12, and with --serve run the TSA, OCSP and CRL services on loopback "
+        "until interrupted. The certificates contain the services' address, so the port is fixed: "
+        "8180, or STIPULA_DEMO_PKI_PORT, or --port."
     )
 
     def add_arguments(self, parser):
@@ -25,30 +39,53 @@ class Command(BaseCommand):
         parser.add_argument(
             "--serve", action="store_true", help="Run the services until interrupted."
         )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=None,
+            help="Port of the services on 127.0.0.1 (default: STIPULA_DEMO_PKI_PORT or 8180; "
+            "0 for any free port, whose certificates are good for that run only).",
+        )
 
-    def handle(self, *args, dir=None, password=DEMO_PASSWORD, serve=False, **options):  # noqa: A002
+    def handle(  # noqa: A002 - "dir" is the option's name
+        self, *args, dir=None, password=DEMO_PASSWORD, serve=False, port=None, **options
+    ):
         pki_dir = Path(dir or default_pki_dir())
+        port = demo_pki_port() if port is None else port
+        signers = pki_signers()
         if serve:
-            with running_pki(pki_dir) as pki:
-                self._export(pki, password)
-                self.stdout.write(f"Services running at {pki.base_url}")
-                self.stdout.write(f"Timestamp authority: {pki.tsa_url}")
-                self.stdout.write("Press Ctrl+C to stop.")
-                try:
-                    threading.Event().wait()
-                except KeyboardInterrupt:
-                    self.stdout.write("Stopped.")
+            if port:
+                services = demo_pki_services(pki_dir, port=port, extra_signers=signers)
+            else:
+                services = running_pki(pki_dir, port=0, extra_signers=signers)
+            try:
+                with services as running:
+                    pki, started = running if port else (running, True)
+                    self._export(pki, password)
+                    if not started:
+                        self.stdout.write(f"The services already run at {pki.base_url}.")
+                        return
+                    self._serve(pki)
+            except SigningError as e:
+                raise CommandError(str(e)) from e
             return
-        # The certificates embed the services' URLs; without --serve they point nowhere useful,
-        # but the root (the trust anchor) and the keys are the same as in a served run.
-        self._export(LocalPKI(pki_dir=pki_dir, base_url="http://127.0.0.1"), password)
+        # The same certificates as the services on that port give, whether they run or not.
+        base_url = demo_base_url(port) if port else "http://127.0.0.1"
+        self._export(LocalPKI(pki_dir=pki_dir, base_url=base_url, extra_signers=signers), password)
+
+    def _serve(self, pki):
+        self.stdout.write(f"Services running at {pki.base_url}")
+        self.stdout.write(f"Timestamp authority: {pki.tsa_url}")
+        self.stdout.write("Press Ctrl+C to stop.")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            self.stdout.write("Stopped.")
 
     def _export(self, pki, password):
         certs_dir = pki.write_certs()
-        p12_dir = pki.pki_dir / "pkcs12"
-        p12_dir.mkdir(parents=True, exist_ok=True)
-        for label in GOOD_SIGNERS + BAD_SIGNERS:
-            (p12_dir / f"{label}.p12").write_bytes(pki.pkcs12(label, password))
+        labels = GOOD_SIGNERS + BAD_SIGNERS + tuple(s.label for s in pki.extra_signers)
+        p12_dir = pki.export_pkcs12(labels, password)
         self.stdout.write(f"Certificates: {certs_dir}")
         self.stdout.write(f"Trust root: {certs_dir / 'root.cert.pem'}")
         self.stdout.write(f"PKCS#12 files (password {password!r}): {p12_dir}")
