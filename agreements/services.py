@@ -278,7 +278,10 @@ def agreement_create(
     )
     full_clean(agreement, exclude=["state", "current_version", "approved_version"])
     agreement.save()
-    events.agreement_created(actor=actor, agreement=agreement, role=Role.LEGAL_OFFICER.value)
+    event = events.agreement_created(
+        actor=actor, agreement=agreement, role=Role.LEGAL_OFFICER.value
+    )
+    workflow_hooks.agreement_created(agreement=agreement, actor=actor, event=event)
     return agreement
 
 

@@ -39,6 +39,24 @@ class AuditAction(models.TextChoices):
     SIGNATURE_APPLIED = "signing.signature_applied", _("Signature applied")
     SIGNATURE_REVALIDATED = "signing.signature_revalidated", _("Signature validated again")
     SIGNING_ARCHIVED = "signing.archived", _("Document timestamp added (PAdES B-LTA)")
+    PROCESS_STARTED = "workflow.process_started", _("Process started")
+    PROCESS_FINISHED = "workflow.process_finished", _("Process finished")
+    PROCESS_CANCELLED = "workflow.process_cancelled", _("Process cancelled")
+    TASK_CREATED = "workflow.task_created", _("Task created")
+    TASK_ASSIGNED = "workflow.task_assigned", _("Task assigned")
+    TASK_DELEGATED = "workflow.task_delegated", _("Signature delegated")
+    TASK_COMPLETED = "workflow.task_completed", _("Task completed")
+    TASK_CANCELLED = "workflow.task_cancelled", _("Task cancelled")
+    TASK_REMINDED = "workflow.task_reminded", _("Task reminder sent")
+    TASK_ESCALATED = "workflow.task_escalated", _("Overdue task escalated")
+    REVIEWER_NAMED = "workflow.reviewer_named", _("Reviewer named")
+    REVIEWER_REMOVED = "workflow.reviewer_removed", _("Reviewer removed")
+    REVIEW_SUBMITTED = "workflow.review_submitted", _("Legal review submitted")
+    SIGNING_ORDER_SET = "workflow.signing_order_set", _("Signing order set")
+    SIGNING_DECLINED = "workflow.signing_declined", _("Signature declined")
+    SIGNING_RESUMED = "workflow.signing_resumed", _("Signing resumed")
+    # For the transition signature -> negotiation asked of agreements/ (workflow/README.md).
+    DECLINED_TO_SIGN = "agreement.declined_to_sign", _("Back to negotiation: signature declined")
 
 
 class AuditEvent(models.Model):

@@ -26,7 +26,6 @@ import aiohttp
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import pem, x509
-from cryptography.hazmat.primitives.serialization import pkcs12
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from pyhanko.pdf_utils import generic
@@ -189,11 +188,11 @@ def prepare_for_signing(pdf: bytes, signatories: list[SignatoryField]) -> bytes:
 
 
 def _load_pkcs12(data: bytes, password: str) -> signers.SimpleSigner:
+    # One decryption (it is costly): pyHanko raises ValueError for a wrong password or bad data.
     try:
-        pkcs12.load_key_and_certificates(data, password.encode("utf-8"))
+        return signers.SimpleSigner.load_pkcs12_data(data, (), passphrase=password.encode("utf-8"))
     except ValueError as e:
         raise WrongPassword() from e
-    return signers.SimpleSigner.load_pkcs12_data(data, (), passphrase=password.encode("utf-8"))
 
 
 def check_signer_certificate(cert: x509.Certificate, *, at: datetime | None = None) -> None:
@@ -615,17 +614,25 @@ def validate(
         embedded_signatures = list(reader.embedded_signatures)
     except (PdfError, KeyError, ValueError) as e:
         raise InvalidPdf(detail=str(e)) from e
+    # One context per call: the certificates and revocation data fetched for one signature (the
+    # CA's CRL, the TSA's status) serve the others, as a validator does over one document.
+    contexts = (_online_context(roots), _online_context(roots))
     reports = []
     for embedded in embedded_signatures:
         kind = _kind(embedded)
         report = SignatureReport(
-            field_name=embedded.field_name, indication=INDETERMINATE, kind=kind
+            # str(): pyHanko's text object references the whole document, which to_dict() copies.
+            field_name=str(embedded.field_name),
+            indication=INDETERMINATE,
+            kind=kind,
         )
         try:
             if kind == TIMESTAMP:
-                _validate_document_timestamp(report, embedded, pdf, approved_sha256, roots)
+                _validate_document_timestamp(
+                    report, embedded, pdf, approved_sha256, roots, contexts[1]
+                )
             else:
-                _validate_signature(report, embedded, reader, pdf, approved_sha256, roots)
+                _validate_signature(report, embedded, reader, pdf, approved_sha256, roots, contexts)
         except (PdfError, ValueError, KeyError, SignatureValidationError) as e:
             report.indication = FAILED
             report.sub_indication = AdESFailure.FORMAT_FAILURE.name
@@ -645,12 +652,12 @@ def _online_context(roots: list[x509.Certificate]) -> ValidationContext:
     return ValidationContext(trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail")
 
 
-def _validate_signature(report, embedded, reader, pdf, approved_sha256, roots) -> None:
+def _validate_signature(report, embedded, reader, pdf, approved_sha256, roots, contexts) -> None:
     key_usage = KeyUsageConstraints(key_usage=set(SIGNER_KEY_USAGE), match_all_key_usages=True)
     status = validate_pdf_signature(
         embedded,
-        signer_validation_context=_online_context(roots),
-        ts_validation_context=_online_context(roots),
+        signer_validation_context=contexts[0],
+        ts_validation_context=contexts[1],
         key_usage_settings=key_usage,
     )
     cert = status.signing_cert
@@ -705,9 +712,9 @@ def _validate_signature(report, embedded, reader, pdf, approved_sha256, roots) -
     report.problems.extend(problems)
 
 
-def _validate_document_timestamp(report, embedded, pdf, approved_sha256, roots) -> None:
+def _validate_document_timestamp(report, embedded, pdf, approved_sha256, roots, context) -> None:
     """A document timestamp (/DocTimeStamp) validated as an RFC 3161 token over the document."""
-    status = validate_pdf_timestamp(embedded, validation_context=_online_context(roots))
+    status = validate_pdf_timestamp(embedded, validation_context=context)
     cert = status.signing_cert
     report.signer_subject = cert.subject.human_friendly
     report.signer_fingerprint_sha256 = cert.sha256.hex()
@@ -974,7 +981,7 @@ async def _collect_validation_info(embedded, vc: ValidationContext) -> list:
             )
             % {"field": embedded.field_name},
             reason="REVOCATION_UNAVAILABLE",
-            field_name=embedded.field_name,
+            field_name=str(embedded.field_name),
         ) from e
     except RevokedError as e:
         raise SigningError(
@@ -984,7 +991,7 @@ async def _collect_validation_info(embedded, vc: ValidationContext) -> list:
             )
             % {"field": embedded.field_name},
             reason="REVOKED",
-            field_name=embedded.field_name,
+            field_name=str(embedded.field_name),
         ) from e
     except (PathBuildingError, PathValidationError, InvalidCertificateError) as e:
         raise SigningError(
@@ -994,7 +1001,7 @@ async def _collect_validation_info(embedded, vc: ValidationContext) -> list:
             )
             % {"field": embedded.field_name, "detail": _error_text(e)},
             reason="UNTRUSTED",
-            field_name=embedded.field_name,
+            field_name=str(embedded.field_name),
         ) from e
 
 

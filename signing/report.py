@@ -434,7 +434,7 @@ def _signature_story(
     story.append(
         _pairs(
             [
-                (_("Subject"), report.get("signer_subject") or "—"),
+                (_("Certificate subject"), report.get("signer_subject") or "—"),
                 (fingerprint, report.get("signer_fingerprint_sha256") or "—"),
                 (_("Fiscal code in the certificate"), report.get("fiscal_code") or "—"),
                 (_("Expected fiscal code"), signatory.fiscal_code or "—"),

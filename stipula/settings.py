@@ -150,3 +150,35 @@ STIPULA_SEAL_PASSWORD = env("STIPULA_SEAL_PASSWORD", default="")
 STIPULA_SIGNER_NAME_MATCH = env.bool("STIPULA_SIGNER_NAME_MATCH", default=False)
 STIPULA_PKCS11_MODULE = env("STIPULA_PKCS11_MODULE", default="/usr/lib/softhsm/libsofthsm2.so")
 STIPULA_SOFTHSM_DIR = env("STIPULA_SOFTHSM_DIR", default=str(DATA_DIR / "softhsm"))
+
+# Workflow (workflow/, issue 5) and Celery. The process of an agreement starts when the agreement
+# is created, or on its first transition for agreements created before (STIPULA_WORKFLOW_AUTOSTART;
+# off: only agreements whose process was started explicitly have one). Deadlines are in calendar
+# days per phase (None: no deadline); a reminder goes out STIPULA_WORKFLOW_REMIND_BEFORE_DAYS
+# before the due date, an escalation to the responsible legal officer once it has passed. The
+# deadline job runs in Celery beat (workflow.run_deadlines, every STIPULA_DEADLINES_EVERY_SECONDS)
+# or as `manage.py workflow_deadlines` from any scheduler (see workflow/README.md).
+STIPULA_BASE_URL = env("STIPULA_BASE_URL", default="http://localhost:8000")
+STIPULA_WORKFLOW_AUTOSTART = env.bool("STIPULA_WORKFLOW_AUTOSTART", default=True)
+STIPULA_WORKFLOW_DEADLINES = {
+    "draft": None,
+    "negotiation": 30,
+    "review": 10,
+    "signing": 10,
+    "decline": 5,
+    "registration": 3,
+}
+STIPULA_WORKFLOW_REMIND_BEFORE_DAYS = env.int("STIPULA_WORKFLOW_REMIND_BEFORE_DAYS", default=2)
+# E-mail composed and sent by a Celery worker instead of right after the commit in the web process.
+STIPULA_NOTIFY_ASYNC = env.bool("STIPULA_NOTIFY_ASYNC", default=False)
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "workflow-deadlines": {
+        "task": "workflow.run_deadlines",
+        "schedule": float(env.int("STIPULA_DEADLINES_EVERY_SECONDS", default=900)),
+    },
+}

@@ -1,7 +1,7 @@
 """The web application shell: a viewflow Material site with its applications.
 
 URL names: ``home`` (/), ``agreements:*`` (/agreements/...), ``template_library:*``
-(/templates/...), ``auditlog:index`` (/audit/).
+(/templates/...), ``auditlog:index`` (/audit/), ``workflow:*`` (/tasks/...).
 Login and logout live outside the site, in stipula/urls.py.
 """
 
@@ -12,6 +12,7 @@ from viewflow.urls import Application, Site, route
 from agreements import views, views_drafting
 from signing import views as signing_views
 from templates_docx import views as template_views
+from workflow import views as workflow_views
 
 
 class AgreementsApp(Application):
@@ -202,6 +203,49 @@ class AuditLogApp(Application):
     index_path = path("", views.audit_log, name="index")
 
 
+class WorkflowApp(Application):
+    """Each user's tasks, and the process of each agreement (workflow/views.py)."""
+
+    title = _("My tasks")
+    icon = "inbox"
+    app_name = "workflow"
+    menu_template_name = None
+    stipula_inline_messages = True
+
+    index_path = path("", workflow_views.inbox, name="index")
+    take_path = path("<int:task_pk>/take/", workflow_views.task_take, name="take")
+    language_path = path("preferences/language/", workflow_views.language, name="language")
+    process_path = path(
+        "agreements/<int:pk>/process/", workflow_views.process_detail, name="process"
+    )
+    process_start_path = path(
+        "agreements/<int:pk>/process/start/", workflow_views.process_start, name="process_start"
+    )
+    review_path = path("agreements/<int:pk>/review/", workflow_views.review, name="review")
+    reviewers_path = path(
+        "agreements/<int:pk>/reviewers/", workflow_views.reviewers, name="reviewers"
+    )
+    reviewer_remove_path = path(
+        "agreements/<int:pk>/reviewers/<int:user_pk>/remove/",
+        workflow_views.reviewer_remove,
+        name="reviewer_remove",
+    )
+    signing_order_path = path(
+        "agreements/<int:pk>/signing-order/", workflow_views.signing_order, name="signing_order"
+    )
+    delegate_path = path(
+        "agreements/<int:pk>/signatories/<int:signatory_pk>/delegate/",
+        workflow_views.signing_delegate,
+        name="delegate",
+    )
+    decline_path = path(
+        "agreements/<int:pk>/signatories/<int:signatory_pk>/decline/",
+        workflow_views.signing_decline,
+        name="decline",
+    )
+    resume_path = path("agreements/<int:pk>/resume/", workflow_views.signing_resume, name="resume")
+
+
 class StipulaSite(Site):
     icon = "handshake"
     stipula_inline_messages = True
@@ -212,6 +256,7 @@ class StipulaSite(Site):
     agreements_path = route("agreements/", AgreementsApp())
     templates_path = route("templates/", TemplateLibraryApp())
     audit_log_path = route("audit/", AuditLogApp())
+    workflow_path = route("tasks/", WorkflowApp())
 
 
 # A product name: not translated.

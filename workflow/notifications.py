@@ -1,0 +1,256 @@
+"""E-mail of the workflow: a new task, a reminder, an escalation, a cancelled task.
+
+Messages are queued inside the transaction of the change and handed over only after it commits
+(``transaction.on_commit(..., robust=True)``: a failing mail server never undoes the change).
+Each message is composed in its recipient's language (``UserPreferences``, else
+``settings.LANGUAGE_CODE``) and sent through Django's e-mail backend, either at once or, with
+``STIPULA_NOTIFY_ASYNC``, by a Celery worker (workflow.tasks.deliver_mail). What is queued is
+plain data (ids, names, ISO times), so the worker composes the same message the web process
+would.
+"""
+
+import functools
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.urls import NoReverseMatch, reverse
+from django.utils import formats, timezone, translation
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+logger = logging.getLogger(__name__)
+
+ASSIGNED = "assigned"
+REMINDER = "reminder"
+ESCALATED = "escalated"
+CANCELLED = "cancelled"
+
+
+@dataclass
+class Mail:
+    kind: str
+    user_id: int
+    params: dict = field(default_factory=dict)
+
+
+def language_of(user) -> str:
+    """The language a user reads their e-mail in."""
+    try:
+        preferences = user.preferences
+    except ObjectDoesNotExist:
+        return settings.LANGUAGE_CODE
+    return preferences.language or settings.LANGUAGE_CODE
+
+
+def queue(mails: Iterable[Mail]) -> None:
+    """Send ``mails`` once the current transaction commits (never if it rolls back)."""
+    data = [asdict(mail) for mail in mails]
+    if data:
+        transaction.on_commit(functools.partial(dispatch, data), robust=True)
+
+
+def dispatch(mails: list[dict]) -> None:
+    if settings.STIPULA_NOTIFY_ASYNC:
+        from workflow.tasks import deliver_mail
+
+        deliver_mail.delay(mails)
+    else:
+        deliver(mails)
+
+
+def deliver(mails: list[dict]) -> int:
+    """Compose each message in its recipient's language and send them; returns how many."""
+    users = (
+        get_user_model()
+        .objects.filter(pk__in={m["user_id"] for m in mails}, is_active=True)
+        .select_related("preferences")
+        .in_bulk()
+    )
+    messages = []
+    for mail in mails:
+        user = users.get(mail["user_id"])
+        if user is None or not user.email:
+            continue
+        language = language_of(user)
+        with translation.override(language):
+            subject, body = COMPOSERS[mail["kind"]](user, mail["params"])
+        messages.append(_message(subject, body, [user.email], language))
+    return send_all(messages)
+
+
+def _message(subject: str, body: str, to: list[str], language: str) -> EmailMessage:
+    return EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=to,
+        headers={"Content-Language": language},
+    )
+
+
+def send_all(messages: list[EmailMessage]) -> int:
+    if not messages:
+        return 0
+    with get_connection() as connection:
+        return connection.send_messages(messages) or 0
+
+
+def send_in_each_language(users, compose: Callable[[], tuple[str, str]]) -> int:
+    """One message per language, addressed to the users who read that language, composed by
+    ``compose()`` with that language active. For messages whose content is the same for all."""
+    by_language: dict[str, list[str]] = {}
+    for user in users:
+        if user.email:
+            by_language.setdefault(language_of(user), []).append(user.email)
+    messages = []
+    for language, emails in sorted(by_language.items()):
+        with translation.override(language):
+            subject, body = compose()
+        messages.append(_message(subject, body, sorted(set(emails)), language))
+    return send_all(messages)
+
+
+# Composing -------------------------------------------------------------------------------------
+
+
+def agreement_url(agreement_id: int) -> str:
+    try:
+        path = reverse("agreements:detail", args=[agreement_id])
+    except NoReverseMatch:
+        path = f"/agreements/{agreement_id}/"
+    return settings.STIPULA_BASE_URL.rstrip("/") + path
+
+
+def format_due(iso: str | None) -> str:
+    if not iso:
+        return _("no due date")
+    return formats.date_format(timezone.localtime(parse_datetime(iso)), "DATETIME_FORMAT")
+
+
+def task_title(node: str) -> str:
+    from workflow.flows import AgreementFlow
+
+    return str(AgreementFlow.instance.node(node).task_title)
+
+
+def _note(params: dict) -> str:
+    note = params.get("note") or {}
+    kind = note.get("kind")
+    if kind == "sign":
+        return _("You sign for %(party)s.") % note
+    if kind == "delegated":
+        return (
+            _("%(from)s delegated this signature to you for %(party)s (authorising act: %(act)s).")
+            % note
+        )
+    if kind == "declined":
+        return (
+            _(
+                "%(name)s declined to sign for %(party)s. Reason: %(reason)s\nResume the signing "
+                "once the party agrees, or withdraw the agreement."
+            )
+            % note
+        )
+    if kind == "review":
+        return _("Go through the review checklist and approve or request changes.")
+    return ""
+
+
+def _compose_assigned(user, params):
+    values = {
+        "task": task_title(params["node"]),
+        "subject": params["subject"],
+        "due": format_due(params.get("due")),
+        "url": agreement_url(params["agreement"]),
+        "note": _note(params),
+        "name": user.get_full_name() or user.get_username(),
+    }
+    subject = _("[Stipula] New task: %(task)s - %(subject)s") % {
+        "task": values["task"],
+        "subject": params["subject"][:80],
+    }
+    body = (
+        _(
+            "Hello %(name)s,\n\nyou have a new task: %(task)s.\nAgreement: %(subject)s\n"
+            "Due: %(due)s\n%(note)s\n\n%(url)s\n"
+        )
+        % values
+    )
+    return subject, body
+
+
+def _compose_reminder(user, params):
+    values = {
+        "task": task_title(params["node"]),
+        "subject": params["subject"],
+        "due": format_due(params.get("due")),
+        "url": agreement_url(params["agreement"]),
+        "name": user.get_full_name() or user.get_username(),
+    }
+    subject = _("[Stipula] Reminder: %(task)s is due on %(due)s") % values
+    body = (
+        _(
+            "Hello %(name)s,\n\nthis is a reminder: your task «%(task)s» is due on %(due)s.\n"
+            "Agreement: %(subject)s\n\n%(url)s\n"
+        )
+        % values
+    )
+    return subject, body
+
+
+def _compose_escalated(user, params):
+    values = {
+        "task": task_title(params["node"]),
+        "subject": params["subject"],
+        "due": format_due(params.get("due")),
+        "url": agreement_url(params["agreement"]),
+        "owner": params.get("owner") or _("nobody (not yet taken)"),
+    }
+    subject = _("[Stipula] Overdue: %(task)s - %(subject)s") % {
+        "task": values["task"],
+        "subject": params["subject"][:80],
+    }
+    body = (
+        _(
+            "The task «%(task)s», assigned to %(owner)s, was due on %(due)s and is not done yet.\n"
+            "As the responsible legal officer, please follow it up.\nAgreement: %(subject)s\n\n"
+            "%(url)s\n"
+        )
+        % values
+    )
+    return subject, body
+
+
+def _compose_cancelled(user, params):
+    values = {
+        "task": task_title(params["node"]),
+        "subject": params["subject"],
+        "reason": params.get("reason") or "",
+        "url": agreement_url(params["agreement"]),
+    }
+    subject = _("[Stipula] Task cancelled: %(task)s - %(subject)s") % {
+        "task": values["task"],
+        "subject": params["subject"][:80],
+    }
+    body = (
+        _(
+            "Your task «%(task)s» is no longer needed: the agreement was closed.\n"
+            "Agreement: %(subject)s\nReason: %(reason)s\n\n%(url)s\n"
+        )
+        % values
+    )
+    return subject, body
+
+
+COMPOSERS = {
+    ASSIGNED: _compose_assigned,
+    REMINDER: _compose_reminder,
+    ESCALATED: _compose_escalated,
+    CANCELLED: _compose_cancelled,
+}
