@@ -461,6 +461,19 @@ def _validated_new_signature(signed: bytes, field_name: str, approved_sha256: st
     return report
 
 
+def _apply_with_key(*, sign: Callable[[bytes, str], bytes], trust_roots, **kwargs) -> Signature:
+    """The ways where Stipula holds the key for the signing moment (PKCS#12, PKCS#11): sign the
+    current revision, validate the result; a stale revision is signed again on the new one."""
+
+    def make_signed(current: bytes, field_name: str, approved_sha256: str):
+        signed = sign(current, field_name)
+        return signed, _validated_new_signature(signed, field_name, approved_sha256, trust_roots)
+
+    return _apply(
+        make_signed=make_signed, trust_roots=trust_roots, attempts=_RESIGN_ATTEMPTS, **kwargs
+    )
+
+
 @audited_refusals("signing.apply")
 def signature_apply_pkcs12(
     *,
@@ -479,8 +492,8 @@ def signature_apply_pkcs12(
     """
     roots, tsa = _trust_roots(trust_roots), _tsa_url(timestamper_url)
 
-    def make_signed(current: bytes, field_name: str, approved_sha256: str):
-        signed = pades.sign_pkcs12(
+    def sign(current: bytes, field_name: str) -> bytes:
+        return pades.sign_pkcs12(
             current,
             field_name=field_name,
             pkcs12=pkcs12,
@@ -489,17 +502,15 @@ def signature_apply_pkcs12(
             party=signatory.party.organisation.name,
             trust_roots=roots,
         )
-        return signed, _validated_new_signature(signed, field_name, approved_sha256, roots)
 
-    return _apply(
+    return _apply_with_key(
         actor=actor,
         agreement=agreement,
         signatory=signatory,
         method=Signature.Method.PKCS12,
-        make_signed=make_signed,
+        sign=sign,
         timestamper_url=tsa,
         trust_roots=roots,
-        attempts=_RESIGN_ATTEMPTS,
     )
 
 
@@ -525,8 +536,8 @@ def signature_apply_pkcs11(
         )
     roots, tsa = _trust_roots(trust_roots), _tsa_url(timestamper_url)
 
-    def make_signed(current: bytes, field_name: str, approved_sha256: str):
-        signed = pkcs11.sign_pkcs11(
+    def sign(current: bytes, field_name: str) -> bytes:
+        return pkcs11.sign_pkcs11(
             current,
             field_name=field_name,
             token_label=key.token_label,
@@ -536,17 +547,15 @@ def signature_apply_pkcs11(
             party=signatory.party.organisation.name,
             trust_roots=roots,
         )
-        return signed, _validated_new_signature(signed, field_name, approved_sha256, roots)
 
-    return _apply(
+    return _apply_with_key(
         actor=actor,
         agreement=agreement,
         signatory=signatory,
         method=Signature.Method.PKCS11,
-        make_signed=make_signed,
+        sign=sign,
         timestamper_url=tsa,
         trust_roots=roots,
-        attempts=_RESIGN_ATTEMPTS,
     )
 
 
@@ -621,8 +630,9 @@ def signature_revalidate(
     _check_can_revalidate(actor=actor, agreement=agreement, signature=signature)
     document = agreement.signing_document
     pdf_sha256 = document.current_sha256
+    current = read_bytes(document.current_pdf.name)
     report = _validated_new_signature(
-        read_bytes(document.current_pdf.name), signature.field_name, document.prepared_sha256, roots
+        current, signature.field_name, document.prepared_sha256, roots
     )
     if report.indication != pades.FAILED:
         try:
@@ -632,7 +642,7 @@ def signature_revalidate(
             report.problems.append(str(e))
     archived = None
     if report.indication == pades.PASSED and _completes(agreement, signatory):
-        archived = _archive(read_bytes(document.current_pdf.name), tsa, roots)
+        archived = _archive(current, tsa, roots)
 
     with transaction.atomic(durable=True):
         locked = _lock(agreement)
