@@ -140,7 +140,7 @@ def test_demo_walks_the_patto_to_signed_and_verifies_the_trail(capsys, demo_envi
     ]
 
     # What the user is told: one line per signature, the outcome, and what to try next.
-    assert out.count(": PASSED, B-") == 15
+    assert out.count(": Passed, B-") == 15
     assert "State: Signed" in out
     assert document.current_sha256 in out and "level B-LTA" in out
     assert "Remote signing key (PKCS#11)" in out and "Signed outside Stipula" in out

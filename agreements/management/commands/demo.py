@@ -293,7 +293,8 @@ class Command(BaseCommand):
                     "[%(seconds).1f s]"
                 ) % {"number": number, "name": signatory.full_name,
                      "party": signatory.party.organisation.name, "way": METHOD_LABELS[way],
-                     "indication": signature.indication, "level": signature.report.get("level"),
+                     "indication": signature.get_indication_display(),
+                     "level": signature.report.get("level"),
                      "seconds": time.monotonic() - start})  # fmt: skip
 
         agreement.refresh_from_db()
@@ -310,6 +311,12 @@ class Command(BaseCommand):
             raise CommandError(
                 _("The agreement was not signed by everyone: see the signatures above.")
             )
+        self.ok(
+            _(
+                "Registration in a register is not available in this version of Stipula yet: "
+                "the demo stops at the signed agreement and records no registration."
+            )
+        )
 
     def remote_signing_keys(self, pki):
         """The tokens (SoftHSM2, standing in for the HSM) of the remote signatories, each
@@ -379,10 +386,14 @@ class Command(BaseCommand):
         result = service(actor=actor, agreement=agreement, **kwargs)
         extra = (" - " + _("reason: %s") % kwargs["reason"]) if kwargs.get("reason") else ""
         self.ok(_("State: %(state)s") % {"state": result.get_state_display()} + extra)
+        # One line per subject: the 15 task e-mails of an approval are one line, not fifteen.
+        recipients = {}
         for message in mail.outbox:
+            recipients[message.subject] = recipients.get(message.subject, 0) + len(message.to)
+        for subject, count in recipients.items():
             self.ok(ngettext("E-mail «%(subject)s» to %(n)d recipient",
-                             "E-mail «%(subject)s» to %(n)d recipients", len(message.to))
-                    % {"subject": message.subject, "n": len(message.to)})  # fmt: skip
+                             "E-mail «%(subject)s» to %(n)d recipients", count)
+                    % {"subject": subject, "n": count})  # fmt: skip
         mail.outbox = []
 
     @transaction.atomic
