@@ -133,3 +133,14 @@ STAFF = [
 ]
 
 DEMO_PASSWORD = "stipula-demo"  # noqa: S105 - demo accounts on a local database only
+
+# The registers of the demo administration (the Conferenza dei Sindaci's office): its IPA code,
+# its organisational area (AOO), and (code, name, kind) per register.
+ADMINISTRATION_CODE = "cdsvers"
+AOO_CODE = "AOO-UDP"
+REGISTERS = [
+    ("REP-CONV", "Repertorio delle convenzioni e degli accordi", "repertorio"),
+    ("PG", "Protocollo generale", "protocol"),
+]
+PATTO_CLASSIFICATION = "7.1 - Servizi sociali: programmazione"
+PATTO_ASSIGNMENT = "Ufficio di Piano"

@@ -6,7 +6,6 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
 from agreements.models import Agreement, AgreementState, Organisation
-from audit.models import AuditAction
 from templates_docx.docx_safety import DEFAULT_MAX_DOCX_BYTES
 
 DOCX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -15,13 +14,6 @@ DOCX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessin
 class AgreementFilterForm(forms.Form):
     state = forms.ChoiceField(
         label=_("State"), choices=[("", _("All"))] + AgreementState.choices, required=False
-    )
-
-
-class AuditLogFilterForm(forms.Form):
-    agreement = forms.IntegerField(label=_("Agreement number"), required=False, min_value=1)
-    action = forms.ChoiceField(
-        label=_("Action"), choices=[("", _("All"))] + AuditAction.choices, required=False
     )
 
 

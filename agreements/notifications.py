@@ -2,14 +2,16 @@
 
 Each recipient reads it in their own language (workflow.models.UserPreferences, else
 settings.LANGUAGE_CODE): one message per language. What the message says is taken from the
-committed event and agreement into plain data, so that a Celery worker can compose it
-(``STIPULA_NOTIFY_ASYNC``) exactly as the web process would.
+committed event and agreement into plain data (``snapshot``), and the recipients are found when
+it is delivered, so that a Celery worker (``STIPULA_NOTIFY_ASYNC``) composes it exactly as the
+web process would. It travels with the e-mail of the process's tasks, in the transaction's one
+delivery (workflow.notifications).
 """
 
 import logging
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext as _
 
 from agreements.models import Agreement, AgreementState
@@ -19,82 +21,110 @@ from audit.models import AuditAction, AuditEvent
 logger = logging.getLogger(__name__)
 
 
-def _has_process(agreement: Agreement) -> bool:
-    from workflow.models import AgreementWorkflow
+def transition_recipients(snapshot: dict, known: dict | None = None) -> list:
+    """Who hears of a transition: the active users, with their preferences, in one query
+    (none when only the responsible legal officer hears of it and ``known``, active users by
+    id, has them). People with a task in the process hear of it from the task's own e-mail
+    (workflow.notifications), so they are not told twice."""
+    from workflow.models import AgreementWorkflow, Reviewer
 
-    return AgreementWorkflow.objects.filter(
-        agreement_id=agreement.pk, process__isnull=False
-    ).exists()
-
-
-def _recipient_ids(agreement: Agreement, action: str) -> list[int]:
-    """Who hears of a transition. People with a task in the process hear of it from the task's
-    own e-mail (workflow.notifications), so they are not told twice."""
-    User = get_user_model()
-    active = User.objects.filter(is_active=True)
-    officer = [agreement.legal_officer_id]
-    if action == AuditAction.SUBMITTED_FOR_REVIEW:
-        from workflow.models import Reviewer
-
-        named = list(
-            Reviewer.objects.filter(agreement_id=agreement.pk, user__is_active=True).values_list(
-                "user_id", flat=True
-            )
-        )
-        if named:
-            # With a process, each named reviewer is told by their task's own e-mail.
-            return [] if _has_process(agreement) else named
-        return list(
-            active.filter(groups__name=Role.REVIEWER)
-            .exclude(pk=agreement.legal_officer_id)
-            .values_list("pk", flat=True)
-        )
-    signatories = active.filter(signatory_roles__party__agreement=agreement).values_list(
-        "pk", flat=True
+    agreement_id, officer_id = snapshot["agreement"], snapshot["officer"]
+    action = snapshot["action"]
+    users = get_user_model().objects.filter(is_active=True).select_related("preferences")
+    has_process = Exists(
+        AgreementWorkflow.objects.filter(agreement_id=agreement_id, process__isnull=False)
     )
+    signatories = Q(signatory_roles__party__agreement_id=agreement_id)
+    if action == AuditAction.SUBMITTED_FOR_REVIEW:
+        named = Reviewer.objects.filter(agreement_id=agreement_id, user_id=OuterRef("pk"))
+        candidates = list(
+            users.filter(
+                Q(reviews_named__agreement_id=agreement_id) | Q(groups__name=Role.REVIEWER)
+            )
+            .annotate(named=Exists(named), has_process=has_process)
+            .distinct()
+            .order_by("pk")
+        )
+        named_reviewers = [user for user in candidates if user.named]
+        if named_reviewers:
+            # With a process, each named reviewer is told by their task's own e-mail.
+            return [] if named_reviewers[0].has_process else named_reviewers
+        return [user for user in candidates if user.pk != officer_id]
     if action == AuditAction.APPROVED:
-        return officer if _has_process(agreement) else officer + list(signatories)
+        found = list(
+            users.filter(Q(pk=officer_id) | signatories)
+            .annotate(has_process=has_process)
+            .distinct()
+            .order_by("pk")
+        )
+        if found and found[0].has_process:
+            return [user for user in found if user.pk == officer_id]
+        return found
     if action == AuditAction.SIGNING_COMPLETED:
-        registrars = active.filter(groups__name=Role.REGISTRAR).values_list("pk", flat=True)
-        return officer + list(registrars) + list(signatories)
-    return officer
+        return list(
+            users.filter(Q(pk=officer_id) | Q(groups__name=Role.REGISTRAR) | signatories)
+            .distinct()
+            .order_by("pk")
+        )
+    if known is not None:
+        return [known[officer_id]] if officer_id in known else []
+    return list(users.filter(pk=officer_id))
 
 
-def notify_transition(*, event: AuditEvent, agreement: Agreement) -> None:
-    """E-mail the people concerned by a committed transition (its event and agreement as they
-    were committed)."""
-    recipients = sorted(set(_recipient_ids(agreement, event.action)))
-    if not recipients:
-        return
-    payload = event.payload_data
-    snapshot = {
+def transition_recipient_ids(snapshot: dict) -> list[int]:
+    return [user.pk for user in transition_recipients(snapshot)]
+
+
+def snapshot_of(event: AuditEvent, agreement: Agreement) -> dict:
+    """What the e-mail about a committed transition says, as plain data."""
+    return {
         "action": event.action,
         "actor": event.actor_username,
         "agreement": agreement.pk,
+        "officer": agreement.legal_officer_id,
         "subject": agreement.subject,
         "state": agreement.state,
         "reason": event.reason,
-        "findings": payload.get("findings", []),
+        "findings": event.payload_data.get("findings", []),
         "seq": event.seq,
         "hash": event.hash,
     }
-    if settings.STIPULA_NOTIFY_ASYNC:
-        from workflow.tasks import deliver_transition_mail
-
-        deliver_transition_mail.delay(snapshot, recipients)
-    else:
-        deliver_transition_mail_now(snapshot, recipients)
 
 
-def deliver_transition_mail_now(snapshot: dict, recipient_ids: list[int]) -> int:
-    from workflow.notifications import agreement_url, send_in_each_language
+def queue_transition_mail(*, event: AuditEvent, agreement: Agreement) -> None:
+    """E-mail the people concerned by the transition once the transaction commits (its event
+    and agreement as they were committed)."""
+    from workflow.notifications import TRANSITION, enqueue
 
+    enqueue(
+        lambda: [{"kind": TRANSITION, "user_id": None, "params": snapshot_of(event, agreement)}]
+    )
+
+
+def notify_transition(*, event: AuditEvent, agreement: Agreement) -> None:
+    """E-mail the people concerned by a committed transition, now."""
+    from workflow.notifications import TRANSITION, dispatch
+
+    dispatch([{"kind": TRANSITION, "user_id": None, "params": snapshot_of(event, agreement)}])
+
+
+def deliver_transition_mail_now(snapshot: dict, recipient_ids: list[int] | None = None) -> int:
+    from workflow.notifications import send_in_each_language
+
+    if recipient_ids is None:
+        return send_in_each_language(transition_recipients(snapshot), compose_transition(snapshot))
     users = (
         get_user_model()
         .objects.filter(pk__in=recipient_ids, is_active=True)
         .select_related("preferences")
         .order_by("pk")
     )
+    return send_in_each_language(users, compose_transition(snapshot))
+
+
+def compose_transition(snapshot: dict):
+    """The composer of the e-mail about a transition (run once per language)."""
+    from workflow.notifications import agreement_url
 
     def compose():
         action = AuditAction(snapshot["action"]).label
@@ -122,4 +152,4 @@ def deliver_transition_mail_now(snapshot: dict, recipient_ids: list[int]) -> int
         body += "\n" + agreement_url(snapshot["agreement"]) + "\n"
         return subject, body
 
-    return send_in_each_language(users, compose)
+    return compose

@@ -28,7 +28,6 @@ from agreements.forms import (
     DOCX_CONTENT_TYPE,
     AgreementCreateForm,
     AgreementFilterForm,
-    AuditLogFilterForm,
     CompareForm,
     PartyAddForm,
     RoundOpenForm,
@@ -46,7 +45,6 @@ from agreements.selectors import (
     agreements_of_officer,
     agreements_signed_by,
     agreements_to_review,
-    audit_log_events,
     available_actions,
     invited_open_rounds,
     is_office_staff,
@@ -62,7 +60,6 @@ from templates_docx.selectors import template_list
 S = AgreementState
 
 PAGE_SIZE = 25
-AUDIT_PAGE_SIZE = 50
 HOME_SECTION_SIZE = 10
 
 MAIN_PATH = [S.DRAFT, S.NEGOTIATION, S.LEGAL_REVIEW, S.SIGNATURE, S.SIGNED, S.REGISTERED]
@@ -487,28 +484,4 @@ def version_upload(request, pk: int):
     return _render_detail(request, pk, version_form=form)
 
 
-# Audit log -----------------------------------------------------------------------------------
-
-
-@login_required
-def audit_log(request):
-    if not can_read_audit_log(request.user):
-        raise exceptions.PermissionDenied(_("Only auditors and administrators read the audit log."))
-    filters = AuditLogFilterForm(request.GET)
-    criteria = filters.cleaned_data if filters.is_valid() else {}
-    paginator = Paginator(
-        audit_log_events(
-            agreement_id=criteria.get("agreement"), action=criteria.get("action") or None
-        ),
-        AUDIT_PAGE_SIZE,
-    )
-    page_obj = paginator.get_page(request.GET.get("page"))
-    return render(
-        request,
-        "agreements/audit_log.html",
-        {
-            "filters": filters,
-            "page_obj": page_obj,
-            "timeline": timeline(page_obj.object_list),
-        },
-    )
+# The audit log is the auditor's workspace: audit/views.py (route auditlog:index).

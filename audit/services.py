@@ -1,9 +1,18 @@
-"""Writing the audit log. Only services call these, inside the transaction of their change."""
+"""Writing the audit log. Only services call these, inside the transaction of their change.
+
+Every event is hashed on top of the chain head, locked for the writing transaction. Outside a
+batch it is chained and written at once (one statement on PostgreSQL: the insert and the head's
+move). Inside ``batched()`` the events recorded at the batch's own level are chained and written
+together when the block ends: a service that records several events (a transition and the
+process moves it causes) locks the head once, only at the end, and appends once, and on
+PostgreSQL the rows of the change itself travel in the same statement (write_with_events).
+"""
 
 import functools
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit.chain import (
@@ -31,6 +40,7 @@ _APPEND_PG = (
 _INSERT = f"INSERT INTO {_EVENT_TABLE} ({_COLUMNS}) VALUES ({_VALUES})"  # noqa: S608
 _MOVE_HEAD = f"UPDATE {_HEAD_TABLE} SET seq = %s, hash = %s WHERE id = 1"  # noqa: S608
 _READ_HEAD = f"SELECT seq, hash FROM {_HEAD_TABLE} WHERE id = 1"  # noqa: S608
+_INSERT_MANY = f"INSERT INTO {_EVENT_TABLE} ({_COLUMNS}) VALUES "  # noqa: S608
 
 
 def _lock_head(cursor) -> tuple[int, str]:
@@ -50,18 +60,212 @@ def _lock_head(cursor) -> tuple[int, str]:
     return cursor.fetchone()
 
 
-def _append(cursor, event: AuditEvent) -> None:
+def _row(event: AuditEvent) -> list:
     values = [getattr(event, column) for column in ROW_COLUMNS]
-    values[1] = AuditEvent._meta.get_field("created_at").get_db_prep_value(
-        event.created_at, connection
-    )
-    if connection.vendor == "postgresql":
-        cursor.execute(_APPEND_PG, values)
-    else:
-        cursor.execute(_INSERT, values)
-        cursor.execute(_MOVE_HEAD, [event.seq, event.hash])
+    values[1] = _CREATED_AT.get_db_prep_value(event.created_at, connection)
+    return values
+
+
+_CREATED_AT = AuditEvent._meta.get_field("created_at")
+
+
+def _written(event: AuditEvent) -> None:
     event._state.adding = False
     event._state.db = connection.alias
+
+
+def _append(cursor, event: AuditEvent) -> None:
+    if connection.vendor == "postgresql":
+        cursor.execute(_APPEND_PG, _row(event))
+    else:
+        cursor.execute(_INSERT, _row(event))
+        cursor.execute(_MOVE_HEAD, [event.seq, event.hash])
+    _written(event)
+
+
+def _append_many(cursor, events: list[AuditEvent], writes=()) -> None:
+    """Write ``events`` (consecutive, hashed) and move the head to the last; on PostgreSQL in
+    one statement, together with the held-back ``writes`` (see write_with_events)."""
+    if not writes and len(events) == 1:
+        _append(cursor, events[0])
+        return
+    if connection.vendor != "postgresql":
+        for sql, params in writes:
+            cursor.execute(sql, params)
+        if events:
+            cursor.executemany(_INSERT, [_row(event) for event in events])
+            cursor.execute(_MOVE_HEAD, [events[-1].seq, events[-1].hash])
+    else:
+        clauses = list(writes)
+        if events:
+            rows = ", ".join([f"({_VALUES})"] * len(events))
+            clauses.append((_INSERT_MANY + rows, [v for event in events for v in _row(event)]))
+            main = (_MOVE_HEAD, [events[-1].seq, events[-1].hash])
+        else:
+            main = clauses.pop()
+        sql, params = main
+        if clauses:
+            sql = (
+                "WITH "
+                + ", ".join(f"w{n} AS ({clause})" for n, (clause, _p) in enumerate(clauses))
+                + " "
+                + sql
+            )
+            params = [value for _c, p in clauses for value in p] + params
+        cursor.execute(sql, params)
+    for event in events:
+        _written(event)
+
+
+class _Batch:
+    """The events of one ``batched()`` block, not yet chained, and the writes held back to go
+    with them."""
+
+    def __init__(self):
+        # The atomic blocks open when the batch began: events recorded inside a block opened
+        # later could be rolled back with it, so they are not held back (see record_event).
+        self.level = list(connection.savepoint_ids)
+        self.pending: list[AuditEvent] = []
+        self.writes: list[tuple[str, list]] = []
+
+    def flush(self) -> None:
+        if not (self.pending or self.writes):
+            return
+        pending, self.pending = self.pending, []
+        writes, self.writes = self.writes, []
+        cursor = connection.cursor()
+        if pending:
+            head_seq, head_hash = _lock_head(cursor)
+            for event in pending:
+                _chain(event, head_seq, head_hash)
+                head_seq, head_hash = event.seq, event.hash
+        _append_many(cursor, pending, writes)
+
+
+def _batch() -> _Batch | None:
+    return getattr(connection, "_stipula_audit_batch", None)
+
+
+@contextmanager
+def batched():
+    """Write the events recorded in the block together, once it ends.
+
+    The events recorded at the block's own level are chained and written when it ends, in the
+    same transaction and at the same savepoint level, so they still commit with the change
+    they record or not at all: the chain head is locked then (not for the whole block), each
+    event takes its sequence number, time and hashes, in the order recorded, and they are
+    appended in one statement. Until then an event returned by ``record_event`` has no sequence
+    number or hash yet. An event recorded inside an atomic block opened within the batch (a
+    savepoint that may roll back on its own) is written at once; whatever the batch holds back
+    must have been written first (``unbatched()``), or record_event refuses it. Nested
+    ``batched()`` blocks join the outer one.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit events are written in the transaction of their change")
+    if _batch() is not None:
+        yield
+        return
+    batch = connection._stipula_audit_batch = _Batch()
+    try:
+        yield
+    except BaseException:
+        # The caller's transaction normally rolls back; should it commit anyway, the events
+        # recorded so far commit with the changes they record. If they cannot be written, the
+        # transaction must not commit at all.
+        connection._stipula_audit_batch = None
+        if (batch.pending or batch.writes) and not connection.needs_rollback:
+            try:
+                batch.flush()
+            except DatabaseError:
+                transaction.set_rollback(True)
+        raise
+    connection._stipula_audit_batch = None
+    batch.flush()
+
+
+@contextmanager
+def unbatched():
+    """Write the events held back by the current batch now, and record the block's events one by
+    one (for code that opens savepoints of its own, such as viewflow's activations); the batch
+    goes on after the block."""
+    batch = _batch()
+    if batch is None:
+        yield
+        return
+    batch.flush()
+    connection._stipula_audit_batch = None
+    try:
+        yield
+    finally:
+        connection._stipula_audit_batch = batch
+
+
+# Writes that go with the events -------------------------------------------------------------
+
+
+def write_update(obj, fields: Iterable[str]) -> None:
+    """UPDATE the ``fields`` of ``obj``'s row as ``obj.save(update_fields=fields)`` would (an
+    ``auto_now`` field takes the current time), with the current batch's events; see
+    write_with_events."""
+    meta = obj._meta
+    columns = []
+    params = []
+    for field in (meta.get_field(name) for name in fields):
+        columns.append(f"{_qn(field.column)} = %s")
+        params.append(field.get_db_prep_save(field.pre_save(obj, False), connection))
+    write_with_events(
+        f"UPDATE {_qn(meta.db_table)} SET {', '.join(columns)} "  # noqa: S608 - model names
+        f"WHERE {_qn(meta.pk.column)} = %s",
+        [*params, obj.pk],
+    )
+
+
+def write_insert(objs: list) -> None:
+    """INSERT ``objs`` (of one model) as ``bulk_create`` would prepare their values (an empty
+    automatic primary key is left to the database), with the current batch's events; see
+    write_with_events."""
+    if not objs:
+        return
+    meta = objs[0]._meta
+    fields = [
+        f
+        for f in meta.concrete_fields
+        if not (f.primary_key and getattr(objs[0], f.attname) is None)
+    ]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    write_with_events(
+        f"INSERT INTO {_qn(meta.db_table)} "  # noqa: S608 - model names
+        f"({', '.join(_qn(f.column) for f in fields)}) VALUES {', '.join([row] * len(objs))}",
+        [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields],
+    )
+
+
+def write_with_events(sql: str, params: list) -> None:
+    """Run a write that belongs with the events of the current batch.
+
+    On PostgreSQL, inside ``batched()`` and at its level, the write is held back and sent with
+    the batch's events, as a WITH clause of the one statement that appends them: a transition,
+    the process's move and their audit events reach the database in one round trip. A held-back
+    write sees the database as it was before that statement, like the other clauses: it must
+    not depend on another one, and nothing may read or write its rows before the batch ends.
+    Elsewhere (no batch, another database, a nested atomic block) it runs at once.
+    """
+    batch = _batch()
+    if batch is not None and connection.savepoint_ids == batch.level:
+        if connection.vendor == "postgresql":
+            batch.writes.append((sql, params))
+            return
+    elif batch is not None and batch.writes:
+        raise RuntimeError(
+            "writes are held back by a batch: write inside a nested atomic block within "
+            "audit.services.unbatched()"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _qn(name: str) -> str:
+    return connection.ops.quote_name(name)
 
 
 def record_event(
@@ -83,12 +287,9 @@ def record_event(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
-    cursor = connection.cursor()
-    head_seq, head_hash = _lock_head(cursor)
+    batch = _batch()
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
     event = AuditEvent(
-        seq=head_seq + 1,
-        created_at=timezone.now(),
         actor_id=actor.pk if is_user else None,
         actor_username=actor.get_username() if is_user else "",
         actor_role=role if is_user else (role or "system"),
@@ -100,8 +301,27 @@ def record_event(
         documents=canonical_json(list(documents)),
         reason=reason or "",
         request_id=context.request_id.get(),
-        prev_hash=head_hash,
     )
+    if batch is not None and connection.savepoint_ids == batch.level:
+        batch.pending.append(event)
+        return event
+    if batch is not None and (batch.pending or batch.writes):
+        raise RuntimeError(
+            "audit events are held back by a batch: record events inside a nested atomic "
+            "block within audit.services.unbatched()"
+        )
+    cursor = connection.cursor()
+    _chain(event, *_lock_head(cursor))
+    _append(cursor, event)
+    return event
+
+
+def _chain(event: AuditEvent, head_seq: int, head_hash: str) -> None:
+    """Give ``event`` its place after the head (locked by the caller): sequence number, time,
+    previous hash and own hash."""
+    event.seq = head_seq + 1
+    event.created_at = timezone.now()
+    event.prev_hash = head_hash
     event.hash = event_hash(
         head_hash,
         canonical_bytes(
@@ -120,8 +340,6 @@ def record_event(
             event.request_id,
         ),
     )
-    _append(cursor, event)
-    return event
 
 
 def audited_refusals(attempted: str, *, locate: Callable[[dict], dict] = lambda kwargs: {}):

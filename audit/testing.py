@@ -2,8 +2,9 @@
 
 from django.db import connection
 
-from audit.dbguard import APPEND_ONLY_TABLES as PROTECTED_TABLES
-from audit.dbguard import protect_sql, unprotect_sql
+from audit.dbguard import APPEND_ONLY_TABLES, MUTABLE_COLUMNS, protect_sql, unprotect_sql
+
+PROTECTED_TABLES = [*APPEND_ONLY_TABLES, *MUTABLE_COLUMNS]
 
 
 def triggers_present(table: str) -> bool:

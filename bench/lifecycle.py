@@ -1,14 +1,18 @@
 """Throughput of agreement lifecycle transitions through the real services, on PostgreSQL.
 
 Each transition is what a user's click does: a durable transaction that locks the agreement row,
-checks the permission and the guards, fires the FSM transition, appends the hash-chained audit
-event (locking the chain head) and, after the commit, composes the notification e-mails (kept in
-memory). The baseline, in the same process and on the same database, is the same number of plain
-ORM inserts of one small row (auth.Group), each in its own durable transaction: the cost of a
-commit, which every transition pays once too.
+checks the permission and the guards, fires the FSM transition, moves the agreement's viewflow
+process (every agreement has one: the process is on, as shipped), appends the hash-chained audit
+events (the transition's and the process's), and, after the commit, composes the notification
+e-mails (kept in memory) as the shipped settings do; approval also composes the PDF to sign, in
+its transaction. The script checks afterwards that every transition wrote its own event and
+that every process reached the signing phase with one signing task per signatory. The baseline,
+in the same process and on the same database, is the same number of plain ORM inserts of one
+small row (auth.Group), each in its own durable transaction: the cost of a commit, which every
+transition pays once too.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/stipula_bench \\
-        .venv/bin/python bench/lifecycle.py [--agreements 400]
+        .venv/bin/python bench/lifecycle.py [--agreements 400] [--notify-async]
 
 The database named in DATABASE_URL is dropped and recreated (its name must contain "bench").
 """
@@ -191,6 +195,24 @@ def main(argv=None) -> int:
         "share of the time (the headline figure includes it)",
     )
     parser.add_argument(
+        "--skip-signing-pdf",
+        action="store_true",
+        help="diagnostic: approve without composing the PDF to sign (which approval does in its "
+        "transaction), to show its share of the time (the headline figure includes it)",
+    )
+    parser.add_argument(
+        "--notify-async",
+        action="store_true",
+        help="run with STIPULA_NOTIFY_ASYNC on: each transaction hands its e-mail to Celery (one "
+        "message on the Redis broker of --broker, emptied first); afterwards the messages are "
+        "run in this process as the worker would run them, and timed apart",
+    )
+    parser.add_argument(
+        "--broker",
+        default="redis://127.0.0.1:6379/15",
+        help="Celery broker for --notify-async (default: Redis database 15, emptied first)",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="diagnostic: print a cProfile of the timed steps"
     )
     parser.add_argument(
@@ -210,6 +232,9 @@ def main(argv=None) -> int:
         )
     media = tempfile.mkdtemp(prefix="stipula-bench-")
     os.environ["STIPULA_DATA_DIR"] = media  # the DOCX files of the versions go here
+    if args.notify_async:
+        os.environ["STIPULA_NOTIFY_ASYNC"] = "1"
+        os.environ["CELERY_BROKER_URL"] = args.broker
     try:
         _setup.fresh_database(args.database_url)
         from templates_docx.conversion import WarmConverter
@@ -226,15 +251,75 @@ def main(argv=None) -> int:
         shutil.rmtree(media, ignore_errors=True)
 
 
-def run(args) -> int:
-    print(f"machine: {_setup.machine()}")
+def load() -> str:
+    """The load average (1, 5, 15 minutes): other work on the machine skews the figures."""
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
+
+def processes_in_signing(agreements, people) -> int:
+    """How many of ``agreements`` have a process whose open tasks are exactly one signing task
+    per signatory (where the cycle leaves them); the others are printed."""
+    from viewflow.workflow.status import STATUS
+
+    from workflow.models import AgreementTask
+
+    expected = sorted((people[who].pk, "sign") for who in ("mayor", "president"))
+    found = {agreement.pk: [] for agreement in agreements}
+    rows = AgreementTask.objects.filter(
+        deadline__agreement_id__in=list(found), status__in=[STATUS.NEW, STATUS.ASSIGNED]
+    ).values_list("deadline__agreement_id", "owner_id", "flow_task")
+    for agreement_id, owner_id, node in rows:
+        found[agreement_id].append((owner_id, node.name))
+    wrong = {pk: sorted(tasks) for pk, tasks in found.items() if sorted(tasks) != expected}
+    for pk, tasks in list(wrong.items())[:5]:
+        print(f"error: agreement {pk} has open tasks {tasks}, expected {expected}")
+    return len(agreements) - len(wrong)
+
+
+def queued_messages(broker: str) -> list[bytes]:
+    import redis
+
+    client = redis.Redis.from_url(broker)
+    messages = []
+    while (raw := client.lpop("celery")) is not None:
+        messages.append(raw)
+    return messages
+
+
+def run_as_worker(messages: list[bytes]) -> int:
+    """Run queued Celery messages in this process, as the worker would: the same task code."""
+    import base64
+    import json
+
+    from stipula.celery import app
+
+    delivered = 0
+    for raw in messages:
+        envelope = json.loads(raw)
+        args, kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        delivered += app.tasks[envelope["headers"]["task"]].run(*args, **kwargs) or 0
+    return delivered
+
+
+def run(args) -> int:
+    print(f"machine: {_setup.machine()}; load average {load()}")
+
+    from django.conf import settings
     from django.core import mail
 
-    from agreements import notifications
     from audit.models import AuditEvent
     from audit.selectors import verify_chain
+    from workflow import notifications
 
+    print(
+        f"process: STIPULA_WORKFLOW_AUTOSTART={settings.STIPULA_WORKFLOW_AUTOSTART} (every "
+        f"agreement has its process); e-mail: STIPULA_NOTIFY_ASYNC={settings.STIPULA_NOTIFY_ASYNC}"
+        + (f" (broker {args.broker})" if args.notify_async else " (as shipped)")
+    )
+    if not settings.STIPULA_WORKFLOW_AUTOSTART:
+        _setup.fail("the process must be on (STIPULA_WORKFLOW_AUTOSTART)")
+    if args.notify_async:
+        queued_messages(args.broker)  # start from an empty queue
     started = time.perf_counter()
     people, organisations = build_people()
     docx = small_docx("Convenzione per la gestione associata dei servizi sociali")
@@ -251,12 +336,20 @@ def run(args) -> int:
         run_cycle_step(step, warmup[1:], people)
     transitions = len(timed) * len(CYCLE)
     baseline(min(200, transitions), "warmup")  # warm the baseline's code path too
+    if args.notify_async:
+        queued_messages(args.broker)
 
     if args.skip_notifications:
-        # The services queue functools.partial(notifications.notify_transition, ...) on commit,
-        # looking the function up on the module each time.
-        notifications.notify_transition = lambda **kwargs: None
+        # Every transaction hands its e-mail (the tasks' and the transition's) to
+        # workflow.notifications.dispatch once it has committed, looked up on the module.
+        notifications.dispatch = lambda mails: None
         print("diagnostic run: after-commit e-mail composition replaced by a no-op")
+    if args.skip_signing_pdf:
+        import signing.services
+
+        # _transition imports signing.services.prepare_document when it approves.
+        signing.services.prepare_document = lambda **kwargs: None
+        print("diagnostic run: approval does not compose the PDF to sign")
     events_before = AuditEvent.objects.count()
     # The transition's own event; the process (workflow.*) and the PDF to sign composed at
     # approval (signing.*) write theirs too.
@@ -278,22 +371,35 @@ def run(args) -> int:
     service_seconds = sum(seconds for _, seconds in step_seconds)
     events_written = AuditEvent.objects.count() - events_before
     own_written = own_events.count() - own_before
+    in_signing = processes_in_signing(timed, people)
     mails = len(mail.outbox)
     baseline_seconds = baseline(transitions, "baseline")
 
     print()
-    print(f"| transition | SQL statements | transitions/s (n={len(timed)}) |")
-    print("|---|---:|---:|")
+    print(f"| transition | SQL statements | transitions/s (n={len(timed)}) | ms each |")
+    print("|---|---:|---:|---:|")
     for (step, seconds), (_, count) in zip(step_seconds, queries, strict=True):
-        print(f"| {step[0]} ({step[1]}) | {count} | {len(timed) / seconds:,.0f} |")
+        print(
+            f"| {step[0]} ({step[1]}) | {count} | {len(timed) / seconds:,.0f} "
+            f"| {1000 * seconds / len(timed):.2f} |"
+        )
     print()
     service_rate = transitions / service_seconds
     baseline_rate = transitions / baseline_seconds
     ratio = service_seconds / baseline_seconds
+    handed = "e-mails composed after commit"
+    if args.notify_async:
+        messages = queued_messages(args.broker)
+        handed = f"{len(messages):,} Celery messages for the e-mail"
     print(
         f"services: {transitions:,} transitions ({events_written:,} audit events, "
-        f"{mails:,} e-mails composed after commit) in {service_seconds:.2f} s: "
+        + (f"{handed})" if args.notify_async else f"{mails:,} {handed})")
+        + f" in {service_seconds:.2f} s: "
         f"{service_rate:,.0f} transitions/s, {1000 * service_seconds / transitions:.2f} ms each"
+    )
+    print(
+        f"process: {in_signing} of {len(timed)} agreements in the signing phase with one signing "
+        "task per signatory"
     )
     print(
         f"baseline: {transitions:,} Group.objects.create(), one durable transaction each, in "
@@ -301,6 +407,16 @@ def run(args) -> int:
         f"{1000 * baseline_seconds / transitions:.2f} ms each"
     )
     print(f"ratio (service time / baseline time): {ratio:.2f}x")
+    if args.notify_async:
+        mail.outbox = []
+        started = time.perf_counter()
+        sent = run_as_worker(messages)
+        worker_seconds = time.perf_counter() - started
+        print(
+            f"worker (run afterwards, same task code): {len(messages):,} messages, {sent:,} "
+            f"e-mails composed in {worker_seconds:.2f} s, "
+            f"{1000 * worker_seconds / transitions:.2f} ms per transition"
+        )
 
     started = time.perf_counter()
     status = verify_chain()
@@ -323,8 +439,11 @@ def run(args) -> int:
     print(
         f"target ratio <= {TARGET_RATIO:.0f}x: {'met' if met_ratio else 'NOT met'} ({ratio:.2f}x)"
     )
+    print(f"load average at the end: {load()}")
     if own_written != transitions:
         print(f"error: {transitions} transitions wrote {own_written} audit events of their own")
+        return 1
+    if in_signing != len(timed):
         return 1
     return 0 if status.ok else 1
 

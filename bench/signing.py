@@ -14,7 +14,9 @@ online (pre-check; the certificates and OCSP/CRL answers are embedded, so the si
 when they can be fetched, as they can here), validate every signature of the new revision, and
 record it under the agreement's row lock (file, Signature, SignatureValidation, audit event,
 workflow); the last signature also makes the document B-LTA (validation data for every signature
-and a document timestamp) and moves the agreement to «signed».
+and a document timestamp) and moves the agreement to «signed». The network side of a call is one
+operation (``signing.pades.Online``): what the pre-check fetched serves the B-LT data and the
+validation of that call, and the next call fetches again.
 
 The baseline, in the same run and on the same prepared PDF: pyHanko ``sign_pdf`` with a PKCS#12
 key and the same TSA (B-T), and ``validate_pdf_signature`` on each signature (online revocation
@@ -461,6 +463,8 @@ class Attribution:
         self.wrap(signing.services, "_check_can_sign", "checks: _check_can_sign")
         self.wrap(pkcs12, "load_key_and_certificates", "sign: PKCS#12 decryption")
         self.wrap(util, "_default_session", "net: new HTTP session (loads CA bundle)")
+        self.wrap(pades.Online, "_open_session", "net: new HTTP session (service, shared CA)")
+        self.wrap(pades, "_with_validation_data", "sign: B-LT DSS revision (TSA path + DSS)")
 
         def database(execute, sql, params, many, context):
             started = time.perf_counter()

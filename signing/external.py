@@ -45,6 +45,7 @@ from .pades import (
     INDETERMINATE,
     PASSED,
     SIGNER_KEY_USAGE,
+    Online,
     SignatureReport,
     fiscal_code_of,
     validate,
@@ -136,13 +137,15 @@ def check_external_upload(
     trust_roots: list[bytes],
     approved_sha256: str | None = None,
     allow_name_match: bool = False,
+    online: Online | None = None,
 ) -> SignatureReport:
     """Check an externally signed upload; return the new signature's report or raise.
 
     ``expected`` is the PDF the signatory downloaded, ``field_name`` their signature field,
     ``fiscal_code`` / ``full_name`` who they are. A certificate without a ``TINIT-`` fiscal code
     is accepted on a case-insensitive common name equal to ``full_name`` only with
-    ``allow_name_match``. ``approved_sha256`` is passed on to ``validate`` (RULES.md S3).
+    ``allow_name_match``. ``approved_sha256`` is passed on to ``validate`` (RULES.md S3), and
+    ``online``, the operation the check is part of (``signing.pades.Online``).
     """
     expected_reader, expected_signatures = _read(expected, uploaded=False)
     reader, signatures = _read(uploaded, uploaded=True)
@@ -214,7 +217,9 @@ def check_external_upload(
             modification_level=level,
         )
 
-    reports = validate(uploaded, trust_roots=trust_roots, approved_sha256=approved_sha256)
+    reports = validate(
+        uploaded, trust_roots=trust_roots, approved_sha256=approved_sha256, online=online
+    )
     by_field = dict(zip([s.field_name for s in signatures], reports, strict=True))
     for report in reports:
         if report.modification_level not in _ALLOWED_LEVELS:

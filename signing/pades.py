@@ -14,20 +14,33 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import io
 import re
+import ssl
 import unicodedata
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
+import certifi
+from asn1crypto import cms, pem, x509
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
-from asn1crypto import pem, x509
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import pkcs12
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from pyhanko.keys.internal import (
+    translate_pyca_cryptography_cert_to_asn1,
+    translate_pyca_cryptography_key_to_asn1,
+)
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -36,10 +49,13 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers, timestamps
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESStatus
 from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
+from pyhanko.sign.general import SigningError as PyHankoSigningError
+from pyhanko.sign.general import extract_certificate_info
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError, handle_tsp_response
-from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
 from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
 from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
@@ -54,6 +70,9 @@ from pyhanko_certvalidator.errors import (
     StaleRevinfoError,
 )
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+from pyhanko_certvalidator.path import ValidationPath
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
@@ -72,6 +91,115 @@ _DOC_TIMESTAMP = "/DocTimeStamp"
 _FIELD_HEIGHT = 22 * mm
 _ROW_HEIGHT = 40 * mm
 _MARGIN = 20 * mm
+
+T = TypeVar("T")
+
+
+# The network side of an operation ------------------------------------------------------------
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context of HTTPS responders and timestamp servers, loaded once per process.
+
+    pyhanko-certvalidator's default session loads certifi's CA bundle into a new context for
+    every fetcher (tens of milliseconds each); the bundle is the same, and a context can be
+    shared by sessions, threads and event loops.
+    """
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+class Online:
+    """The network side of one operation (a signature, a validation, an archive timestamp): one
+    event loop, one HTTP session, and one set of OCSP / CRL / certificate fetchers shared by every
+    validation context made in it (``context()``).
+
+    Within an operation an answer is fetched once: the OCSP response the chain pre-check gets
+    for the signer is the one embedded for B-LT and the one the validation after signing
+    checks, as a validator does over one document. A failed fetch stays failed for the rest of
+    the operation. Nothing carries over from one operation to the next but the TLS context and
+    the size of each timestamp server's tokens (``_TimeStamper``): every operation asks the
+    responders again.
+
+    Use it as a context manager; ``run()`` runs a coroutine on its event loop.
+    """
+
+    def __init__(self) -> None:
+        self._runner: asyncio.Runner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._fetchers = None
+
+    def __enter__(self) -> Online:
+        self._runner = asyncio.Runner()
+        try:
+            self._session = self._runner.run(self._open_session())
+        except BaseException:
+            self._runner.close()
+            raise
+        self._fetchers = AIOHttpFetcherBackend(self._session).get_fetchers()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._runner.run(self._session.close())
+        finally:
+            self._runner.close()
+            self._runner = self._session = self._fetchers = None
+
+    async def _open_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=_tls_context()))
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._runner.run(coro)
+
+    def context(self, roots: list[x509.Certificate]) -> ValidationContext:
+        """A validation context at the present time (online, revocation checks required) whose
+        fetches go through this operation's fetchers."""
+        return ValidationContext(
+            trust_roots=roots,
+            allow_fetching=True,
+            revocation_mode="hard-fail",
+            fetchers=self._fetchers,
+        )
+
+    def timestamper(self, url: str, *, reuse_sizing: bool = False) -> _TimeStamper:
+        return _TimeStamper(url, session=self._session, reuse_sizing=reuse_sizing)
+
+
+def _with_online(online: Online | None, work: Callable[[Online], T]) -> T:
+    """``work(online)``, in an operation of its own when none is given."""
+    if online is not None:
+        return work(online)
+    with Online() as own:
+        return work(own)
+
+
+class _KeySigner(signers.SimpleSigner):
+    """pyHanko's in-memory signer, keeping the private key it was given as a key object.
+
+    ``SimpleSigner.sign_raw`` parses the key's DER again for every signature value it makes
+    (with RSA's key checks: about 55 ms here), and pyHanko makes two per signature (one to size
+    the placeholder). RSA PKCS#1 v1.5 and ECDSA are signed here with the key already loaded;
+    anything else goes to pyHanko as before.
+    """
+
+    def __init__(self, *, private_key, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._private_key = private_key
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+        try:
+            algorithm = mechanism.signature_algo
+        except ValueError:
+            algorithm = mechanism["algorithm"].native
+        key = self._private_key
+        hash_algorithm = get_pyca_cryptography_hash(digest_algorithm)
+        if algorithm == "rsassa_pkcs1v15" and isinstance(key, RSAPrivateKey):
+            return key.sign(data, PKCS1v15(), hash_algorithm)
+        if algorithm == "ecdsa" and isinstance(key, EllipticCurvePrivateKey):
+            return key.sign(data, ECDSA(hash_algorithm))
+        return super().sign_raw(data, digest_algorithm)
 
 
 @dataclass(frozen=True)
@@ -188,11 +316,22 @@ def prepare_for_signing(pdf: bytes, signatories: list[SignatoryField]) -> bytes:
 
 
 def _load_pkcs12(data: bytes, password: str) -> signers.SimpleSigner:
-    # One decryption (it is costly): pyHanko raises ValueError for a wrong password or bad data.
+    """The key, certificate and chain of a PKCS#12 file, decrypted once (it is costly), as
+    pyHanko's ``SimpleSigner.load_pkcs12_data`` loads them, keeping the key object."""
     try:
-        return signers.SimpleSigner.load_pkcs12_data(data, (), passphrase=password.encode("utf-8"))
-    except ValueError as e:
+        key, cert, others = pkcs12.load_key_and_certificates(data, password.encode("utf-8"))
+    except (ValueError, TypeError) as e:
         raise WrongPassword() from e
+    if key is None or cert is None:
+        raise WrongPassword()
+    registry = SimpleCertificateStore()
+    registry.register_multiple({translate_pyca_cryptography_cert_to_asn1(c) for c in others})
+    return _KeySigner(
+        private_key=key,
+        signing_key=translate_pyca_cryptography_key_to_asn1(key),
+        signing_cert=translate_pyca_cryptography_cert_to_asn1(cert),
+        cert_registry=registry,
+    )
 
 
 def check_signer_certificate(cert: x509.Certificate, *, at: datetime | None = None) -> None:
@@ -244,6 +383,7 @@ def sign_pkcs12(
     reason: str | None = None,
     location: str | None = None,
     trust_roots: list[bytes] | None = None,
+    online: Online | None = None,
 ) -> bytes:
     """Sign the empty field ``field_name`` with a PKCS#12 key: PAdES B-B, or B-T with a TSA URL.
 
@@ -251,7 +391,7 @@ def sign_pkcs12(
     and, when they can be fetched, its certificates and revocation data are embedded: B-LT when
     a TSA URL is given too (see ``sign_with_signer``). The signature is a new incremental update
     with a visible appearance (name, party, time). Neither the PKCS#12 data nor the password
-    are kept.
+    are kept. ``online``: the operation this signature is part of (see ``Online``).
     """
     require_empty_field(pdf, field_name)
     signer = _load_pkcs12(pkcs12, password)
@@ -264,6 +404,7 @@ def sign_pkcs12(
         reason=reason,
         location=location,
         trust_roots=trust_roots,
+        online=online,
     )
 
 
@@ -283,6 +424,7 @@ def sign_with_signer(
     reason: str | None,
     location: str | None,
     trust_roots: list[bytes] | None,
+    online: Online | None = None,
 ) -> bytes:
     """One PAdES signature by ``signer`` (a PKCS#12 key or a PKCS#11 token) in ``field_name``:
     the certificate is checked, the appearance stamped, the signature added in an incremental
@@ -290,79 +432,158 @@ def sign_with_signer(
 
     Levels (RULES.md S4): B-B always, B-T with ``timestamper_url``. With ``trust_roots`` the
     signer's chain is validated online before signing: an untrusted or revoked certificate is
-    refused (``CertificateRejected``, reason UNTRUSTED or REVOKED); when the certificates and
-    revocation data (OCSP/CRL) could be fetched they are embedded in the DSS (B-LT with a TSA),
-    and when the responders cannot be reached the signature is made without them (B-T) rather
-    than not at all: ``validate`` then says INDETERMINATE/TRY_LATER until they answer.
+    refused (``CertificateRejected``, reason UNTRUSTED or REVOKED) and nothing is signed; when
+    the certificates and revocation data (OCSP/CRL) of the signer and of the timestamp
+    authority could be fetched they are embedded in a DSS, in an incremental update after the
+    signature, as pyHanko's B-LT signing does (B-LT with a TSA); when the responders cannot be
+    reached the signature is made without them (B-T) rather than not at all: ``validate`` then
+    says INDETERMINATE/TRY_LATER until they answer. A timestamp authority whose certificate
+    does not validate (untrusted, revoked, no timeStamping EKU) is refused (TSA_REJECTED).
 
     The timestamp request carries a random nonce that pyHanko's ``HTTPTimeStamper`` compares
     with the response's (``pyhanko.sign.timestamps.common_utils.handle_tsp_response``; see
     ``_TimeStamper``): a mismatch is refused as TSA_REJECTED. Message imprint,
     token signature and the TSA's timeStamping EKU are checked by ``validate`` (RULES.md S7).
+
+    ``online`` is the operation the signature is part of, whose fetched answers serve the
+    validation that follows (see ``Online``); without it the signature is an operation alone.
     """
     check_signer_certificate(signer.signing_cert)
-    signer_name = signer.signing_cert.subject.native.get("common_name", "")
-    style = TextStampStyle(
-        stamp_text="Firmato digitalmente da %(signer)s\n%(party)s\n%(ts)s",
-        timestamp_format="%d/%m/%Y %H:%M:%S %Z",
-    )
-    timestamper = _timestamper(timestamper_url) if timestamper_url else None
+    roots = None if trust_roots is None else [_load_cert(data) for data in trust_roots]
 
-    async def sign(validation_context: ValidationContext | None) -> bytes:
-        meta = signers.PdfSignatureMetadata(
-            field_name=field_name,
-            md_algorithm="sha256",
-            subfilter=fields.SigSeedSubFilter.PADES,
-            reason=reason,
-            location=location,
-            name=signer_name or None,
-            embed_validation_info=validation_context is not None,
-            validation_context=validation_context,
-        )
+    def work(online: Online) -> bytes:
+        try:
+            return online.run(
+                _sign(
+                    pdf,
+                    signer=signer,
+                    field_name=field_name,
+                    timestamper_url=timestamper_url,
+                    party=party,
+                    reason=reason,
+                    location=location,
+                    roots=roots,
+                    online=online,
+                )
+            )
+        except TimestampRequestError as e:
+            raise _timestamp_error(e) from e
+
+    return _with_online(online, work)
+
+
+_STAMP_STYLE = TextStampStyle(
+    stamp_text="Firmato digitalmente da %(signer)s\n%(party)s\n%(ts)s",
+    timestamp_format="%d/%m/%Y %H:%M:%S %Z",
+)
+
+
+async def _sign(
+    pdf: bytes,
+    *,
+    signer: signers.Signer,
+    field_name: str,
+    timestamper_url: str | None,
+    party: str,
+    reason: str | None,
+    location: str | None,
+    roots: list[x509.Certificate] | None,
+    online: Online,
+) -> bytes:
+    # The chain first (RULES.md S2): nothing is signed with a refused certificate.
+    vc = online.context(roots) if roots is not None else None
+    signer_path = await _check_chain(signer, vc) if vc is not None else None
+    signer_name = signer.signing_cert.subject.native.get("common_name", "")
+    meta = signers.PdfSignatureMetadata(
+        field_name=field_name,
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=reason,
+        location=location,
+        name=signer_name or None,
+    )
+
+    async def sign(timestamper: _TimeStamper | None) -> bytes:
         pdf_signer = signers.PdfSigner(
-            meta, signer=signer, timestamper=timestamper, stamp_style=style
+            meta, signer=signer, timestamper=timestamper, stamp_style=_STAMP_STYLE
         )
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         out = await pdf_signer.async_sign_pdf(writer, appearance_text_params={"party": party})
         return out.getvalue()
 
-    async def run() -> bytes:
-        if trust_roots is None:
-            return await sign(None)
-        vc = _validation_context(trust_roots)
+    if not timestamper_url:
+        signed = await sign(None)
+    else:
         try:
-            if not await _check_chain(signer, vc):
-                return await sign(None)
-            try:
-                return await sign(vc)
-            except InsufficientRevinfoError:
-                # The signer's revocation data came in; the timestamp authority's did not.
-                return await sign(None)
-            except (PathBuildingError, PathValidationError, InvalidCertificateError) as e:
-                raise _tsa_rejected(e) from e
-        finally:
-            await vc.aclose()
-
-    try:
-        return asyncio.run(run())
-    except TimestampRequestError as e:
-        raise _timestamp_error(e) from e
+            signed = await sign(online.timestamper(timestamper_url, reuse_sizing=True))
+        except PyHankoSigningError as e:
+            # The placeholder was sized on an earlier token of this server, and this one is
+            # larger (its certificates changed): size it on a new token, as pyHanko does.
+            if "larger than expected" not in str(e):
+                raise
+            signed = await sign(online.timestamper(timestamper_url))
+    if signer_path is None:
+        return signed
+    return await _with_validation_data(signed, field_name, signer_path, vc)
 
 
-async def _check_chain(signer: signers.Signer, vc: ValidationContext) -> bool:
+async def _with_validation_data(
+    signed: bytes, field_name: str, signer_path: ValidationPath, vc: ValidationContext
+) -> bytes:
+    """``signed`` plus an incremental update with a DSS holding the certificates and revocation
+    data of the new signature's signer and timestamp authority (PAdES B-LT), one VRI entry for
+    the signature: what pyHanko's signer writes after a signature with
+    ``embed_validation_info``. Without the timestamp authority's revocation data, ``signed``."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed), strict=False)
+    # Only the new signature is read (the reader's embedded_signatures reads them all).
+    [embedded] = [
+        EmbeddedPdfSignature(writer.prev, sig_field, name)
+        for name, _value, sig_field in fields.enumerate_sig_fields(writer.prev, filled_status=True)
+        if name == field_name
+    ]
+    paths = [signer_path]
+    token = _timestamp_token(embedded)
+    if token is not None:
+        try:
+            paths.append(await _tsa_path(cms.ContentInfo.load(token), vc))
+        except InsufficientRevinfoError:
+            # The signer's revocation data came in; the timestamp authority's did not.
+            return signed
+        except (PathBuildingError, PathValidationError, InvalidCertificateError) as e:
+            raise _tsa_rejected(e) from e
+    DocumentSecurityStore.supply_dss_in_writer(
+        writer, embedded.pkcs7_content, paths=paths, validation_context=vc
+    )
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+async def _tsa_path(token: cms.ContentInfo, vc: ValidationContext) -> ValidationPath:
+    """The timestamp authority's chain, validated for timestamping as pyHanko's signer does
+    before embedding it (``TimeStamper.validation_paths``)."""
+    info = extract_certificate_info(token["content"])
+    validator = CertificateValidator(
+        info.signer_cert, intermediate_certs=info.other_certs, validation_context=vc
+    )
+    return await validator.async_validate_usage(set(), {"time_stamping"})
+
+
+async def _check_chain(signer: signers.Signer, vc: ValidationContext) -> ValidationPath | None:
     """Validate the signer's chain and revocation status now, before signing (RULES.md S2).
 
-    Returns whether revocation data could be obtained; raises ``CertificateRejected`` when the
-    chain is untrusted, a certificate in it is revoked or outside its validity.
+    Returns the validated path, or None when revocation data could not be obtained; raises
+    ``CertificateRejected`` when the chain is untrusted, a certificate in it is revoked or
+    outside its validity.
     """
     cert = signer.signing_cert
     validator = CertificateValidator(
         cert, intermediate_certs=signer.cert_registry, validation_context=vc
     )
     try:
-        await validator.async_validate_usage(set())
+        path = await validator.async_validate_usage(set())
     except InsufficientRevinfoError:
-        return False
+        return None
     except RevokedError as e:
         when = e.revocation_dt.date().isoformat()
         if e.is_ee_cert:
@@ -411,17 +632,41 @@ async def _check_chain(signer: signers.Signer, vc: ValidationContext) -> bool:
             reason="UNTRUSTED",
             detail=_error_text(e),
         ) from e
-    return True
+    return path
+
+
+# The last token each timestamp server gave, per digest algorithm. pyHanko sizes the placeholder
+# of a signature on a token it first asks the server for (``async_dummy_response``): a token of
+# the same server sizes it as well and saves that request. Only its size is used.
+_SIZING_TOKENS: dict[tuple[str, str], cms.ContentInfo] = {}
 
 
 class _TimeStamper(timestamps.HTTPTimeStamper):
-    """pyHanko's HTTP timestamp client, whose nonce check is made to fail cleanly.
+    """pyHanko's HTTP timestamp client, whose nonce check is made to fail cleanly, and which
+    can size a placeholder without a request.
 
     ``HTTPTimeStamper`` sends a random nonce and ``handle_tsp_response`` compares the
     response's with it (RULES.md S7), but pyHanko 0.38 then formats its error with
     ``nonce.hex()`` on an int, so a wrong nonce surfaces as AttributeError. The comparison is
     made here first, with a ``TimestampRequestError`` that says what happened.
+
+    With ``reuse_sizing`` the token pyHanko asks for to size a signature's placeholder is the
+    server's last token (``_SIZING_TOKENS``) when there is one, instead of a new request; the
+    signature's own token is always requested. pyHanko also takes the certificates to validate
+    for B-LT from that sizing token, so ``sign_with_signer`` takes them from the signature's
+    own token instead, and the archive timestamp does not reuse tokens.
     """
+
+    def __init__(self, url: str, *, session=None, reuse_sizing: bool = False) -> None:
+        super().__init__(url, session=session)
+        self._reuse_sizing = reuse_sizing
+
+    async def async_dummy_response(self, md_algorithm):
+        if self._reuse_sizing:
+            token = _SIZING_TOKENS.get((self.url, md_algorithm))
+            if token is not None:
+                return token
+        return await super().async_dummy_response(md_algorithm)
 
     async def async_timestamp(self, message_digest, md_algorithm):
         nonce, request = self.request_cms(message_digest, md_algorithm)
@@ -433,11 +678,9 @@ class _TimeStamper(timestamps.HTTPTimeStamper):
                 raise TimestampRequestError(
                     "its response carries the nonce of another request: replayed or misrouted"
                 )
-        return handle_tsp_response(response, nonce)
-
-
-def _timestamper(url: str) -> timestamps.HTTPTimeStamper:
-    return _TimeStamper(url)
+        token = handle_tsp_response(response, nonce)
+        _SIZING_TOKENS[(self.url, md_algorithm)] = token
+        return token
 
 
 def _timestamp_error(error: TimestampRequestError) -> SigningError:
@@ -589,7 +832,11 @@ def _dss_covers(root, cert: x509.Certificate) -> bool:
 
 
 def validate(
-    pdf: bytes, *, trust_roots: list[bytes], approved_sha256: str | None = None
+    pdf: bytes,
+    *,
+    trust_roots: list[bytes],
+    approved_sha256: str | None = None,
+    online: Online | None = None,
 ) -> list[SignatureReport]:
     """Validate every signature and document timestamp of ``pdf`` against ``trust_roots``.
 
@@ -607,6 +854,10 @@ def validate(
     the timeStamping extended key usage (RULES.md S7; pyHanko's timestamp validation requires
     the EKU explicitly). The nonce is a property of the request/response exchange, not of the
     stored token: it is checked when the token is fetched (see ``sign_with_signer``).
+
+    ``online``: the operation the validation is part of (see ``Online``): the revocation data
+    fetched earlier in it (e.g. by the signature just made) serves here too. Without it the
+    validation is an operation of its own, and fetches everything it needs.
     """
     roots = [_load_cert(data) for data in trust_roots]
     reader = _reader(pdf)
@@ -614,9 +865,22 @@ def validate(
         embedded_signatures = list(reader.embedded_signatures)
     except (PdfError, KeyError, ValueError) as e:
         raise InvalidPdf(detail=str(e)) from e
-    # One context per call: the certificates and revocation data fetched for one signature (the
-    # CA's CRL, the TSA's status) serve the others, as a validator does over one document.
-    contexts = (_online_context(roots), _online_context(roots))
+    reports = _with_online(
+        online,
+        lambda online: online.run(
+            _validate_all(reader, embedded_signatures, pdf, approved_sha256, roots, online)
+        ),
+    )
+    _mark_archived(reader, embedded_signatures, reports)
+    return reports
+
+
+async def _validate_all(
+    reader, embedded_signatures, pdf, approved_sha256, roots, online: Online
+) -> list[SignatureReport]:
+    # The certificates and revocation data fetched for one signature (the CA's CRL, the TSA's
+    # status) serve the others, as a validator does over one document.
+    contexts = (online.context(roots), online.context(roots))
     reports = []
     for embedded in embedded_signatures:
         kind = _kind(embedded)
@@ -628,17 +892,18 @@ def validate(
         )
         try:
             if kind == TIMESTAMP:
-                _validate_document_timestamp(
-                    report, embedded, pdf, approved_sha256, roots, contexts[1]
+                await _validate_document_timestamp(
+                    report, embedded, pdf, approved_sha256, roots, contexts[1], online
                 )
             else:
-                _validate_signature(report, embedded, reader, pdf, approved_sha256, roots, contexts)
+                await _validate_signature(
+                    report, embedded, reader, pdf, approved_sha256, roots, contexts, online
+                )
         except (PdfError, ValueError, KeyError, SignatureValidationError) as e:
             report.indication = FAILED
             report.sub_indication = AdESFailure.FORMAT_FAILURE.name
             report.problems.append(f"The signature could not be read: {e}")
         reports.append(report)
-    _mark_archived(reader, embedded_signatures, reports)
     return reports
 
 
@@ -648,13 +913,11 @@ def _load_cert(data: bytes) -> x509.Certificate:
     return x509.Certificate.load(data)
 
 
-def _online_context(roots: list[x509.Certificate]) -> ValidationContext:
-    return ValidationContext(trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail")
-
-
-def _validate_signature(report, embedded, reader, pdf, approved_sha256, roots, contexts) -> None:
+async def _validate_signature(
+    report, embedded, reader, pdf, approved_sha256, roots, contexts, online: Online
+) -> None:
     key_usage = KeyUsageConstraints(key_usage=set(SIGNER_KEY_USAGE), match_all_key_usages=True)
-    status = validate_pdf_signature(
+    status = await async_validate_pdf_signature(
         embedded,
         signer_validation_context=contexts[0],
         ts_validation_context=contexts[1],
@@ -687,7 +950,7 @@ def _validate_signature(report, embedded, reader, pdf, approved_sha256, roots, c
 
     indication, sub, problems = _judge(status, mod_level, ts, ts_ok)
     if sub == AdESIndeterminate.CERTIFICATE_CHAIN_GENERAL_FAILURE.name and (
-        _revocation_unavailable(embedded, roots)
+        await _revocation_unavailable(embedded, roots, online)
     ):
         # pyHanko reports missing revocation data as a general chain failure; ETSI calls it
         # TRY_LATER, which tells the workflow to keep the signature pending and validate again.
@@ -712,9 +975,11 @@ def _validate_signature(report, embedded, reader, pdf, approved_sha256, roots, c
     report.problems.extend(problems)
 
 
-def _validate_document_timestamp(report, embedded, pdf, approved_sha256, roots, context) -> None:
+async def _validate_document_timestamp(
+    report, embedded, pdf, approved_sha256, roots, context, online: Online
+) -> None:
     """A document timestamp (/DocTimeStamp) validated as an RFC 3161 token over the document."""
-    status = validate_pdf_timestamp(embedded, validation_context=context)
+    status = await async_validate_pdf_timestamp(embedded, validation_context=context)
     cert = status.signing_cert
     report.signer_subject = cert.subject.human_friendly
     report.signer_fingerprint_sha256 = cert.sha256.hex()
@@ -750,7 +1015,7 @@ def _validate_document_timestamp(report, embedded, pdf, approved_sha256, roots, 
             else AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND.name
         )
         if sub == AdESIndeterminate.CERTIFICATE_CHAIN_GENERAL_FAILURE.name and (
-            _revocation_unavailable(embedded, roots)
+            await _revocation_unavailable(embedded, roots, online)
         ):
             sub = AdESIndeterminate.TRY_LATER.name
         problems = [_tsa_problem(status, sub)]
@@ -799,10 +1064,6 @@ def _mark_archived(reader, embedded_signatures, reports) -> None:
             ):
                 report.level = "B-LTA"
                 break
-
-
-def _validation_context(trust_roots: list[bytes]) -> ValidationContext:
-    return _online_context([_load_cert(data) for data in trust_roots])
 
 
 # Certification by the system seal (RULES.md S5) -------------------------------------------
@@ -880,15 +1141,19 @@ def certify(
         docmdp_permissions=fields.MDPPerm.FILL_FORMS,
         name=signer.signing_cert.subject.native.get("common_name") or None,
     )
-    pdf_signer = signers.PdfSigner(
-        meta,
-        signer=signer,
-        timestamper=_timestamper(timestamper_url) if timestamper_url else None,
-        new_field_spec=fields.SigFieldSpec(sig_field_name=field_name),
-    )
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+
+    async def sign(online: Online) -> bytes:
+        pdf_signer = signers.PdfSigner(
+            meta,
+            signer=signer,
+            timestamper=online.timestamper(timestamper_url) if timestamper_url else None,
+            new_field_spec=fields.SigFieldSpec(sig_field_name=field_name),
+        )
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        return (await pdf_signer.async_sign_pdf(writer)).getvalue()
+
     try:
-        return pdf_signer.sign_pdf(writer).getvalue()
+        return _with_online(None, lambda online: online.run(sign(online)))
     except TimestampRequestError as e:
         raise _timestamp_error(e) from e
 
@@ -896,7 +1161,9 @@ def certify(
 # Long-term archival: B-LTA (RULES.md S4) --------------------------------------------------
 
 
-def archive_timestamp(pdf: bytes, *, timestamper_url: str, trust_roots: list[bytes]) -> bytes:
+def archive_timestamp(
+    pdf: bytes, *, timestamper_url: str, trust_roots: list[bytes], online: Online | None = None
+) -> bytes:
     """Make the completed PDF B-LTA: validation data for every signature, then a document
     timestamp over everything, each in its own incremental update.
 
@@ -909,7 +1176,8 @@ def archive_timestamp(pdf: bytes, *, timestamper_url: str, trust_roots: list[byt
     Raises ``SigningError`` with ``details["reason"]``: NOT_SIGNED, REVOCATION_UNAVAILABLE
     (responders down: try again later), UNTRUSTED or REVOKED (a chain that cannot be archived),
     TSA_UNAVAILABLE, TSA_REJECTED (e.g. a response whose nonce is not the request's, see
-    ``_TimeStamper``).
+    ``_TimeStamper``). ``online``: the operation it is part of (see ``Online``), e.g. the
+    validation that passed the last signature, whose revocation data it embeds.
     """
     reader = _reader(pdf)
     try:
@@ -919,40 +1187,37 @@ def archive_timestamp(pdf: bytes, *, timestamper_url: str, trust_roots: list[byt
     if not embedded_signatures:
         raise SigningError(_("The document has no signature to archive."), reason="NOT_SIGNED")
     stamps = sum(1 for embedded in embedded_signatures if _kind(embedded) == TIMESTAMP)
-    timestamper = _timestamper(timestamper_url)
-    pdf_timestamper = signers.PdfTimeStamper(
-        timestamper, field_name=f"Marca_temporale_{stamps + 1}"
-    )
+    roots = [_load_cert(data) for data in trust_roots]
 
-    async def run() -> bytes:
-        vc = _validation_context(trust_roots)
-        try:
-            writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-            dss = reader.root.get("/DSS")
-            vri = dss.get_object().get("/VRI", {}) if dss is not None else {}
-            for embedded in embedded_signatures:
-                paths = await _collect_validation_info(embedded, vc)
-                contents = embedded.pkcs7_content.hex().encode("ascii")
-                # An existing VRI entry must not change (pyHanko's difference analysis would
-                # call it a suspicious modification): its data goes to the DSS arrays only.
-                if DocumentSecurityStore.sig_content_identifier(contents) in vri:
-                    contents = None
-                DocumentSecurityStore.supply_dss_in_writer(
-                    writer, contents, paths=paths, validation_context=vc
-                )
-            with_dss = io.BytesIO()
-            writer.write(with_dss)
-            stamped = await pdf_timestamper.async_timestamp_pdf(
-                IncrementalPdfFileWriter(with_dss, strict=False),
-                "sha256",
-                validation_context=vc,
+    async def run(online: Online) -> bytes:
+        vc = online.context(roots)
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        dss = reader.root.get("/DSS")
+        vri = dss.get_object().get("/VRI", {}) if dss is not None else {}
+        for embedded in embedded_signatures:
+            paths = await _collect_validation_info(embedded, vc)
+            contents = embedded.pkcs7_content.hex().encode("ascii")
+            # An existing VRI entry must not change (pyHanko's difference analysis would
+            # call it a suspicious modification): its data goes to the DSS arrays only.
+            if DocumentSecurityStore.sig_content_identifier(contents) in vri:
+                contents = None
+            DocumentSecurityStore.supply_dss_in_writer(
+                writer, contents, paths=paths, validation_context=vc
             )
-            return stamped.getvalue()
-        finally:
-            await vc.aclose()
+        with_dss = io.BytesIO()
+        writer.write(with_dss)
+        pdf_timestamper = signers.PdfTimeStamper(
+            online.timestamper(timestamper_url), field_name=f"Marca_temporale_{stamps + 1}"
+        )
+        stamped = await pdf_timestamper.async_timestamp_pdf(
+            IncrementalPdfFileWriter(with_dss, strict=False),
+            "sha256",
+            validation_context=vc,
+        )
+        return stamped.getvalue()
 
     try:
-        return asyncio.run(run())
+        return _with_online(online, lambda online: online.run(run(online)))
     except TimestampRequestError as e:
         raise _timestamp_error(e) from e
     except (PathBuildingError, PathValidationError, InvalidCertificateError) as e:
@@ -1005,34 +1270,23 @@ async def _collect_validation_info(embedded, vc: ValidationContext) -> list:
         ) from e
 
 
-def _revocation_unavailable(embedded, roots) -> bool:
-    """Whether the signer's chain fails only for want of revocation data (OCSP/CRL unreachable)."""
-
-    async def check() -> bool:
-        backend = AIOHttpFetcherBackend()
-        try:
-            validator = CertificateValidator(
-                embedded.signer_cert,
-                intermediate_certs=embedded.other_embedded_certs,
-                validation_context=ValidationContext(
-                    trust_roots=roots,
-                    allow_fetching=True,
-                    revocation_mode="hard-fail",
-                    fetchers=backend.get_fetchers(),
-                ),
-            )
-            await validator.async_validate_usage(set())
-        except StaleRevinfoError:
-            return False
-        except InsufficientRevinfoError:
-            return True
-        except (PathBuildingError, PathValidationError):
-            return False
-        finally:
-            await backend.close()
+async def _revocation_unavailable(embedded, roots, online: Online) -> bool:
+    """Whether the signer's chain fails only for want of revocation data (OCSP/CRL unreachable)
+    (an answer that failed earlier in the operation stays failed)."""
+    validator = CertificateValidator(
+        embedded.signer_cert,
+        intermediate_certs=embedded.other_embedded_certs,
+        validation_context=online.context(roots),
+    )
+    try:
+        await validator.async_validate_usage(set())
+    except StaleRevinfoError:
         return False
-
-    return asyncio.run(check())
+    except InsufficientRevinfoError:
+        return True
+    except (PathBuildingError, PathValidationError):
+        return False
+    return False
 
 
 def _judge(status, mod_level, ts, ts_ok) -> tuple[str, str, list[str]]:

@@ -28,7 +28,7 @@ from pkcs11 import exceptions as p11_exceptions
 from pyhanko.sign.pkcs11 import PKCS11Error, PKCS11Signer, TokenCriteria, open_pkcs11_session
 
 from .errors import SigningError, WrongPassword
-from .pades import require_empty_field, sign_with_signer
+from .pades import Online, require_empty_field, sign_with_signer
 
 DEFAULT_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 KEY_ID = b"\x01"
@@ -268,13 +268,14 @@ def sign_pkcs11(
     reason: str | None = None,
     location: str | None = None,
     trust_roots: list[bytes] | None = None,
+    online: Online | None = None,
 ) -> bytes:
     """Sign the empty field ``field_name`` with the key in token ``token_label``.
 
     Like ``signing.pades.sign_pkcs12``: PAdES B-B, B-T with a TSA URL, B-LT with trust roots too,
     in a new incremental update with the same visible appearance. The key and certificate are
     looked up by ``key_label`` (default: the token label). The PIN opens the session and is
-    dropped with it.
+    dropped with it. ``online``: the operation it is part of (``signing.pades.Online``).
     """
     module_path = module_path or getattr(settings, "STIPULA_PKCS11_MODULE", DEFAULT_MODULE)
     require_empty_field(pdf, field_name)
@@ -301,6 +302,7 @@ def sign_pkcs11(
             reason=reason,
             location=location,
             trust_roots=trust_roots,
+            online=online,
         )
     finally:
         session.close()

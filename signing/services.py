@@ -322,14 +322,16 @@ def _completes(agreement: Agreement, signatory: Signatory) -> bool:
     return signatory.required and not missing.exclude(pk__in=passed).exists()
 
 
-def _archive(pdf: bytes, timestamper_url: str | None, trust_roots: list[bytes]) -> bytes | None:
+def _archive(
+    pdf: bytes, timestamper_url: str | None, trust_roots: list[bytes], online: pades.Online
+) -> bytes | None:
     """The completed PDF with validation data and a document timestamp (B-LTA), or None when no
     timestamp server is configured or it fails (the signatures stand at their own level)."""
     if not timestamper_url:
         return None
     try:
         return pades.archive_timestamp(
-            pdf, timestamper_url=timestamper_url, trust_roots=trust_roots
+            pdf, timestamper_url=timestamper_url, trust_roots=trust_roots, online=online
         )
     except SigningError:
         log.warning("document timestamp (B-LTA) failed; the signed PDF is kept without it")
@@ -353,28 +355,31 @@ def _apply(
     agreement: Agreement,
     signatory: Signatory,
     method: str,
-    make_signed: Callable[[bytes, str, str], tuple[bytes, pades.SignatureReport]],
+    make_signed: Callable[[bytes, str, str, pades.Online], tuple[bytes, pades.SignatureReport]],
     timestamper_url: str | None,
     trust_roots: list[bytes],
     attempts: int,
 ) -> Signature:
     """Shared by the three ways: sign (or check the upload) outside any lock, then record.
 
-    ``make_signed(current_pdf, field_name, approved_sha256)`` returns the signed PDF and the new
-    signature's report. Signing and validation are slow (TSA, OCSP), so no row lock is held
-    while they run; the revision they extended is checked again under the lock.
+    ``make_signed(current_pdf, field_name, approved_sha256, online)`` returns the signed PDF and
+    the new signature's report. Signing and validation are slow (TSA, OCSP), so no row lock is
+    held while they run; the revision they extended is checked again under the lock. Each
+    attempt is one network operation (``pades.Online``): the revocation data fetched to check
+    the signer's chain serves the signature's B-LT data, its validation and the archive
+    timestamp, and is fetched again by the next attempt.
     """
     for attempt in range(1, attempts + 1):
         document = _check_can_sign(actor=actor, agreement=agreement, signatory=signatory)
         field_name = document.field_for(signatory)
         previous_sha256 = document.current_sha256
-        signed, report = make_signed(
-            read_bytes(document.current_pdf.name), field_name, document.prepared_sha256
-        )
-        _require_owner(report, signatory, field_name)
-        archived = None
-        if report.indication == pades.PASSED and _completes(agreement, signatory):
-            archived = _archive(signed, timestamper_url, trust_roots)
+        current = read_bytes(document.current_pdf.name)
+        with pades.Online() as online:
+            signed, report = make_signed(current, field_name, document.prepared_sha256, online)
+            _require_owner(report, signatory, field_name)
+            archived = None
+            if report.indication == pades.PASSED and _completes(agreement, signatory):
+                archived = _archive(signed, timestamper_url, trust_roots, online)
         try:
             return _record(
                 actor=actor,
@@ -441,8 +446,12 @@ def _record(
     return signature
 
 
-def _validated_new_signature(signed: bytes, field_name: str, approved_sha256: str, trust_roots):
-    reports = pades.validate(signed, trust_roots=trust_roots, approved_sha256=approved_sha256)
+def _validated_new_signature(
+    signed: bytes, field_name: str, approved_sha256: str, trust_roots, online: pades.Online
+):
+    reports = pades.validate(
+        signed, trust_roots=trust_roots, approved_sha256=approved_sha256, online=online
+    )
     report = next((r for r in reports if r.field_name == field_name), None)
     if report is None:
         raise SignatureInvalid(_("The new signature was not found in the signed document."))
@@ -461,13 +470,16 @@ def _validated_new_signature(signed: bytes, field_name: str, approved_sha256: st
     return report
 
 
-def _apply_with_key(*, sign: Callable[[bytes, str], bytes], trust_roots, **kwargs) -> Signature:
+def _apply_with_key(
+    *, sign: Callable[[bytes, str, pades.Online], bytes], trust_roots, **kwargs
+) -> Signature:
     """The ways where Stipula holds the key for the signing moment (PKCS#12, PKCS#11): sign the
     current revision, validate the result; a stale revision is signed again on the new one."""
 
-    def make_signed(current: bytes, field_name: str, approved_sha256: str):
-        signed = sign(current, field_name)
-        return signed, _validated_new_signature(signed, field_name, approved_sha256, trust_roots)
+    def make_signed(current: bytes, field_name: str, approved_sha256: str, online):
+        signed = sign(current, field_name, online)
+        report = _validated_new_signature(signed, field_name, approved_sha256, trust_roots, online)
+        return signed, report
 
     return _apply(
         make_signed=make_signed, trust_roots=trust_roots, attempts=_RESIGN_ATTEMPTS, **kwargs
@@ -492,7 +504,7 @@ def signature_apply_pkcs12(
     """
     roots, tsa = _trust_roots(trust_roots), _tsa_url(timestamper_url)
 
-    def sign(current: bytes, field_name: str) -> bytes:
+    def sign(current: bytes, field_name: str, online: pades.Online) -> bytes:
         return pades.sign_pkcs12(
             current,
             field_name=field_name,
@@ -501,6 +513,7 @@ def signature_apply_pkcs12(
             timestamper_url=tsa,
             party=signatory.party.organisation.name,
             trust_roots=roots,
+            online=online,
         )
 
     return _apply_with_key(
@@ -536,7 +549,7 @@ def signature_apply_pkcs11(
         )
     roots, tsa = _trust_roots(trust_roots), _tsa_url(timestamper_url)
 
-    def sign(current: bytes, field_name: str) -> bytes:
+    def sign(current: bytes, field_name: str, online: pades.Online) -> bytes:
         return pkcs11.sign_pkcs11(
             current,
             field_name=field_name,
@@ -546,6 +559,7 @@ def signature_apply_pkcs11(
             timestamper_url=tsa,
             party=signatory.party.organisation.name,
             trust_roots=roots,
+            online=online,
         )
 
     return _apply_with_key(
@@ -574,7 +588,7 @@ def signature_apply_external(
     (signing.external)."""
     roots, tsa = _trust_roots(trust_roots), _tsa_url(timestamper_url)
 
-    def make_signed(current: bytes, field_name: str, approved_sha256: str):
+    def make_signed(current: bytes, field_name: str, approved_sha256: str, online):
         report = external.check_external_upload(
             expected=current,
             uploaded=uploaded,
@@ -584,6 +598,7 @@ def signature_apply_external(
             trust_roots=roots,
             approved_sha256=approved_sha256,
             allow_name_match=settings.STIPULA_SIGNER_NAME_MATCH,
+            online=online,
         )
         return uploaded, report
 
@@ -631,18 +646,19 @@ def signature_revalidate(
     document = agreement.signing_document
     pdf_sha256 = document.current_sha256
     current = read_bytes(document.current_pdf.name)
-    report = _validated_new_signature(
-        current, signature.field_name, document.prepared_sha256, roots
-    )
-    if report.indication != pades.FAILED:
-        try:
-            _require_owner(report, signatory, signature.field_name)
-        except SignatureInvalid as e:
-            report.indication, report.sub_indication = pades.FAILED, "WRONG_SIGNER"
-            report.problems.append(str(e))
-    archived = None
-    if report.indication == pades.PASSED and _completes(agreement, signatory):
-        archived = _archive(current, tsa, roots)
+    with pades.Online() as online:
+        report = _validated_new_signature(
+            current, signature.field_name, document.prepared_sha256, roots, online
+        )
+        if report.indication != pades.FAILED:
+            try:
+                _require_owner(report, signatory, signature.field_name)
+            except SignatureInvalid as e:
+                report.indication, report.sub_indication = pades.FAILED, "WRONG_SIGNER"
+                report.problems.append(str(e))
+        archived = None
+        if report.indication == pades.PASSED and _completes(agreement, signatory):
+            archived = _archive(current, tsa, roots, online)
 
     with transaction.atomic(durable=True):
         locked = _lock(agreement)

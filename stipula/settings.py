@@ -7,6 +7,7 @@ set DATABASE_URL (for example postgres://postgres@127.0.0.1:5432/stipula) for Po
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "workflow",
     "templates_docx",
     "signing",
+    "registry",
 ]
 
 MIDDLEWARE = [
@@ -181,4 +183,23 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflow.run_deadlines",
         "schedule": float(env.int("STIPULA_DEADLINES_EVERY_SECONDS", default=900)),
     },
+    # The daily register of the day before, soon after midnight Europe/Rome (registry/).
+    "registry-daily-register": {
+        "task": "registry.produce_daily_registers",
+        "schedule": crontab(hour=0, minute=15),
+    },
 }
+
+# Registration (registry/, issue 6). The patron saint's day of the office's town is a holiday for
+# the daily register's deadline, as "MM-DD" (comma-separated), e.g. "06-29" for Rome.
+STIPULA_LOCAL_HOLIDAYS = env.list("STIPULA_LOCAL_HOLIDAYS", default=[])
+
+# Audit checkpoints (audit/checkpoints.py, RULES.md A4): a signed tree head of the audit log,
+# timestamped by STIPULA_TSA_URL and signed with the system seal, after every registration and at
+# least daily: here at 00:30 Europe/Rome, after the daily register (or `manage.py
+# audit_checkpoint` from any scheduler). How long to wait for the timestamp server, in seconds.
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "audit.make_checkpoint",
+    "schedule": crontab(hour=0, minute=30),
+}
+STIPULA_AUDIT_TSA_TIMEOUT = env.float("STIPULA_AUDIT_TSA_TIMEOUT", default=10.0)

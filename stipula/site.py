@@ -10,6 +10,8 @@ from django.utils.translation import gettext_lazy as _
 from viewflow.urls import Application, Site, route
 
 from agreements import views, views_drafting
+from audit import views as audit_views
+from registry.urls import RegistryApp
 from signing import views as signing_views
 from templates_docx import views as template_views
 from workflow import views as workflow_views
@@ -200,7 +202,49 @@ class AuditLogApp(Application):
     permission = staticmethod(_may_open_audit_log)
     stipula_inline_messages = True
 
-    index_path = path("", views.audit_log, name="index")
+    # The auditor's workspace (audit/views.py).
+    index_path = path("", audit_views.workspace, name="index")
+    chain_path = path("chain/", audit_views.chain, name="chain")
+    timeline_path = path("agreements/<int:pk>/", audit_views.agreement_timeline, name="timeline")
+    agreement_bundle_path = path(
+        "agreements/<int:pk>/bundle/", audit_views.agreement_bundle, name="agreement_bundle"
+    )
+    procedure_period_path = path(
+        "procedure/", audit_views.procedure_period, name="procedure_period"
+    )
+    procedure_period_pdf_path = path(
+        "procedure/report.pdf",
+        audit_views.procedure_period,
+        {"fmt": "pdf"},
+        name="procedure_period_pdf",
+    )
+    procedure_period_json_path = path(
+        "procedure/report.json",
+        audit_views.procedure_period,
+        {"fmt": "json"},
+        name="procedure_period_json",
+    )
+    procedure_path = path("procedure/<int:pk>/", audit_views.procedure_agreement, name="procedure")
+    procedure_pdf_path = path(
+        "procedure/<int:pk>/report.pdf",
+        audit_views.procedure_agreement,
+        {"fmt": "pdf"},
+        name="procedure_pdf",
+    )
+    procedure_json_path = path(
+        "procedure/<int:pk>/report.json",
+        audit_views.procedure_agreement,
+        {"fmt": "json"},
+        name="procedure_json",
+    )
+    exports_path = path("exports/", audit_views.exports, name="exports")
+    export_path = path("exports/<int:pk>/", audit_views.export_detail, name="export")
+    export_status_path = path(
+        "exports/<int:pk>/status.json", audit_views.export_status, name="export_status"
+    )
+    export_download_path = path(
+        "exports/<int:pk>/download/", audit_views.export_download, name="export_download"
+    )
 
 
 class WorkflowApp(Application):
@@ -257,6 +301,7 @@ class StipulaSite(Site):
     templates_path = route("templates/", TemplateLibraryApp())
     audit_log_path = route("audit/", AuditLogApp())
     workflow_path = route("tasks/", WorkflowApp())
+    registry_path = route("registry/", RegistryApp())
 
 
 # A product name: not translated.

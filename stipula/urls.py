@@ -20,5 +20,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", StipulaAuthViewset().urls),
+    path("pubblico/", include("registry.urls_public")),
     path("", site.urls),
 ]

@@ -70,6 +70,7 @@ def demo_environment(settings, tmp_path, monkeypatch):
     """The demo's PKI, tokens and trust roots in this test's folder, its services on a free port
     (a developer may have scripts/serve running on 8180)."""
     settings.STIPULA_PKI_DIR = tmp_path / "pki"
+    settings.DATA_DIR = tmp_path
     settings.STIPULA_SOFTHSM_DIR = str(tmp_path / "softhsm")
     settings.STIPULA_TRUST_ROOTS_DIR = str(tmp_path / "trust")
     with socket.socket() as s:
@@ -83,7 +84,9 @@ def demo_environment(settings, tmp_path, monkeypatch):
     pkcs11.unload(DEFAULT_MODULE)
 
 
-def test_demo_walks_the_patto_to_signed_and_verifies_the_trail(capsys, demo_environment):
+def test_demo_walks_the_patto_to_registered_and_verifies_the_trail(
+    capsys, demo_environment, settings
+):
     call_command("demo", language="en")
 
     out = capsys.readouterr().out
@@ -98,9 +101,14 @@ def test_demo_walks_the_patto_to_signed_and_verifies_the_trail(capsys, demo_envi
     assert agreement.rounds.count() == 2 and not agreement.rounds.filter(closed_at=None)
     assert AuditEvent.objects.filter(action=AuditAction.ACTION_REFUSED).count() == 1
 
+    # Registered, after the last signature, with the impronta of the signed PDF (RULES.md P1).
+    assert agreement.state == AgreementState.REGISTERED
+    registration = agreement.registration
+    assert registration.register.code == "REP-CONV" and registration.number == 1
+    assert registration.public_document
+
     # Signed by all fifteen, five each way, every signature validated PASSED and matched to its
     # signatory by the fiscal code in the certificate (RULES.md S8).
-    assert agreement.state == AgreementState.SIGNED
     signatures = list(
         Signature.objects.filter(signatory__party__agreement=agreement)
         .select_related("signatory__user")
@@ -124,6 +132,7 @@ def test_demo_walks_the_patto_to_signed_and_verifies_the_trail(capsys, demo_envi
     document = agreement.signing_document
     final = read_bytes(document.current_pdf.name)
     assert hashlib.sha256(final).hexdigest() == document.current_sha256
+    assert registration.document_sha256 == document.current_sha256
     assert document.level == "B-LTA"
     root = (demo_environment / "trust" / TRUST_ROOT_FILENAME).read_bytes()
     with demo_pki_services(extra_signers=demo_data.pki_signers()) as (pki, started):
@@ -142,6 +151,12 @@ def test_demo_walks_the_patto_to_signed_and_verifies_the_trail(capsys, demo_envi
     # What the user is told: one line per signature, the outcome, and what to try next.
     assert out.count(": Passed, B-") == 15
     assert "State: Signed" in out
+    assert f"Number {registration.label} of " in out and "state: Registered" in out
+    assert registration.document_sha256_base64 in out
+    assert re.search(r"Segnatura XML \(AgID v3\.0\), sealed by .+: valid", out)
+    receipt = settings.DATA_DIR / "demo" / f"ricevuta-REP-CONV-0000001-{registration.year}.pdf"
+    assert receipt.read_bytes().startswith(b"%PDF")
+    assert f"/pubblico/REP-CONV/{registration.year}/1/" in out
     assert document.current_sha256 in out and "level B-LTA" in out
     assert "Remote signing key (PKCS#11)" in out and "Signed outside Stipula" in out
     assert f"password {DEMO_PKCS12_PASSWORD}" in out

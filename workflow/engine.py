@@ -17,14 +17,19 @@ Every human task created, assigned, completed or cancelled is audited here, in t
 transaction; e-mails are queued and sent after the commit (workflow.notifications).
 """
 
+import copy
 import datetime
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
+from viewflow.workflow.nodes.switch import SwitchActivation
+from viewflow.workflow.nodes.view import ViewActivation
 from viewflow.workflow.status import PROCESS, STATUS
 from viewflow.workflow.token import Token
 
 from agreements.models import AgreementState
+from audit import services as audit_services
 from workflow import events, notifications, routing
 from workflow.flows import PHASE_OF_NODE, ROLE_OF_NODE, AgreementFlow
 from workflow.models import (
@@ -34,6 +39,7 @@ from workflow.models import (
     AgreementWorkflow,
     TaskDeadline,
 )
+from workflow.nodes import ForEachActivation, SameProcessJoinActivation
 from workflow.notifications import Mail
 
 S = AgreementState
@@ -192,21 +198,33 @@ def on_task_created(activation) -> None:
     """Every human task, when viewflow creates it: its deadline, its audit event, and the e-mail
     to its owner."""
     task, process = activation.task, activation.process
+    if _unclaimed_role(task):
+        task.save(update_fields=["data"])
+    _task_created(task, process).save()
+
+
+def _unclaimed_role(task) -> bool:
+    """Nobody holds ``task``: whoever has the node's role may take it (services.task_claim)."""
+    if task.owner_id is None and "role" not in task.data:
+        task.data["role"] = ROLE_OF_NODE[task.flow_task.name]
+        return True
+    return False
+
+
+def _task_created(task, process) -> TaskDeadline:
+    """Audit a new human task and queue the e-mail to its owner; return its deadline, unsaved."""
     agreement = process.agreement
     phase = PHASE_OF_NODE[task.flow_task.name]
     days = settings.STIPULA_WORKFLOW_DEADLINES.get(phase)
     due_at = timezone.now() + datetime.timedelta(days=days) if days else None
-    if task.owner_id is None and "role" not in task.data:
-        # Nobody holds it: whoever has the node's role may take it (workflow.services.task_claim).
-        task.data["role"] = ROLE_OF_NODE[task.flow_task.name]
-        task.save(update_fields=["data"])
-    TaskDeadline.objects.create(task=task, agreement_id=agreement.pk, phase=phase, due_at=due_at)
+    deadline = TaskDeadline(task=task, agreement_id=agreement.pk, phase=phase, due_at=due_at)
     events.task_created(actor=_actor(process), task=task, agreement=agreement, due_at=due_at)
     if task.owner_id:
         note = _note_for(task, process)
         _outbox(process).append(
             Mail(notifications.ASSIGNED, task.owner_id, _mail_params(task, agreement, due_at, note))
         )
+    return deadline
 
 
 def claim(process, task, actor) -> None:
@@ -369,21 +387,34 @@ def _carrier(tasks, name: str, actor):
 
 def on_transition(*, agreement, name: str, actor) -> None:
     """The agreement (locked) has just made the transition ``name``."""
-    process = process_for(agreement)
-    if process is None:
-        if settings.STIPULA_WORKFLOW_AUTOSTART and agreement.state not in FINAL_STATES:
-            start_process(agreement, actor, role=_role_for(name))
-        return
-    attach(process, agreement, actor)
+    process, unfinished = _process_with_unfinished_tasks(agreement)
+    if process is not None:
+        attach(process, agreement, actor)
+        if DIRECT_MOVES and _move_directly(process, unfinished, name, actor):
+            _finish_move(process)
+            return
+    else:
+        process = process_for(agreement)
+        if process is None:
+            if settings.STIPULA_WORKFLOW_AUTOSTART and agreement.state not in FINAL_STATES:
+                with audit_services.unbatched():
+                    start_process(agreement, actor, role=_role_for(name))
+            return
+        attach(process, agreement, actor)
     if process.status != PROCESS.NEW:
         return
+    # viewflow's activations open savepoints of their own: their events are written one by one.
+    with audit_services.unbatched():
+        _move_with_viewflow(process, name, actor)
+
+
+def _move_with_viewflow(process, name: str, actor) -> None:
+    agreement = process.agreement
     if name == "withdraw":
         cancel_process(process, actor, reason=agreement.closing_reason)
         return
     if name == "approve":
-        # A new round of signatures on the newly approved text.
-        process.data["signing_round"] = process.data.get("signing_round", 0) + 1
-        process.data.pop("declined", None)
+        _new_signing_round(process)
         process.save(update_fields=["data"])
     tasks = open_tasks(process)
     carrier = _carrier(tasks, name, actor)
@@ -396,6 +427,435 @@ def on_transition(*, agreement, name: str, actor) -> None:
     if not _in_step(process):
         resync(process, actor, cause=name)
     _finish_move(process)
+
+
+def _new_signing_round(process) -> None:
+    """Approval: a new round of signatures on the newly approved text."""
+    process.data["signing_round"] = process.data.get("signing_round", 0) + 1
+    process.data.pop("declined", None)
+
+
+# Direct moves --------------------------------------------------------------------------------
+
+# viewflow's activations create, save and link one task at a time, each gateway in a savepoint of
+# its own: some twenty statements and most of a transition's time. When a transition's move only
+# goes through human tasks, switches, splits and joins, the engine follows the flow's own wiring
+# in memory, calling its owners, gateway conditions and data sources as viewflow calls them, and
+# writes the rows viewflow would write (statuses, timestamps, tokens, owners, previous-task links,
+# deadlines, audit events, e-mail) in a few bulk statements. Anything else (the end of the
+# process, a join that already has a task, a move that would leave the process out of step with
+# the state) goes through viewflow. tests/workflow/test_direct_moves.py compares both, row by row.
+DIRECT_MOVES = True
+DIRECT_TRANSITIONS = {"open_negotiation", "submit_for_review", "request_changes", "approve"}
+_FINISHED = (STATUS.DONE, STATUS.CANCELED, STATUS.REVIVED)
+_PREVIOUS = AgreementTask.previous.through
+
+
+class Columns:
+    """A model's columns as one query selects them, and the instances made from them as
+    Django's ORM makes them (the same converters: JSON, flow references, tokens, and on SQLite
+    the times). For the queries run on every transition (here, and the agreement's row lock in
+    agreements.services), written once in SQL: compiling them with the ORM costs several times
+    what running them does."""
+
+    def __init__(self, model, alias: str):
+        self.model = model
+        self.alias = alias
+        self.fields = list(model._meta.concrete_fields)
+        self.attnames = [f.attname for f in self.fields]
+        self._converters = {}
+
+    @property
+    def sql(self) -> str:
+        return ", ".join(f"{self.alias}.{_qn(f.column)}" for f in self.fields)
+
+    def converters(self):
+        vendor = connection.vendor
+        if vendor not in self._converters:
+            table = self.model._meta.db_table
+            self._converters[vendor] = [
+                [
+                    (convert, f.get_col(table))
+                    for convert in connection.ops.get_db_converters(f.get_col(table))
+                    + f.get_db_converters(connection)
+                ]
+                for f in self.fields
+            ]
+        return self._converters[vendor]
+
+    def instance(self, values):
+        converted = []
+        for value, converters in zip(values, self.converters(), strict=True):
+            for convert, column in converters:
+                value = convert(value, column, connection)
+            converted.append(value)
+        return self.model.from_db(connection.alias, self.attnames, converted)
+
+
+_TASK = Columns(AgreementTask, "t")
+_PROCESS = Columns(AgreementProcess, "p")
+_OWNER_FIELD = AgreementTask._meta.get_field("owner")
+_SQL = {}
+
+
+def _unfinished_sql() -> str:
+    if "unfinished" not in _SQL:
+        from django.contrib.auth import get_user_model
+
+        _SQL["owner"] = Columns(get_user_model(), "u")
+        tables = {
+            name: _qn(model._meta.db_table)
+            for name, model in [
+                ("task", AgreementTask),
+                ("process", AgreementProcess),
+                ("workflow", AgreementWorkflow),
+                ("user", get_user_model()),
+            ]
+        }
+        _SQL["unfinished"] = (
+            f"SELECT {_TASK.sql}, {_PROCESS.sql}, {_SQL['owner'].sql} "  # noqa: S608 - names
+            f"FROM {tables['task']} t JOIN {tables['process']} p ON p.id = t.process_id "
+            f"JOIN {tables['workflow']} w ON w.process_id = p.id "
+            f"LEFT JOIN {tables['user']} u ON u.id = t.owner_id "
+            "WHERE w.agreement_id = %s AND p.status = %s "
+            "AND t.status NOT IN (%s, %s, %s) ORDER BY t.id"
+        )
+    return _SQL["unfinished"]
+
+
+def _process_with_unfinished_tasks(agreement):
+    """The agreement's running process and its unfinished tasks with their owners, oldest
+    first, in one query; (None, []) when there are none."""
+    with connection.cursor() as cursor:
+        cursor.execute(_unfinished_sql(), [agreement.pk, PROCESS.NEW, *_FINISHED])
+        rows = cursor.fetchall()
+    if not rows:
+        return None, []
+    owner_columns = _SQL["owner"]
+    split_process = len(_TASK.fields)
+    split_owner = split_process + len(_PROCESS.fields)
+    process = _PROCESS.instance(rows[0][split_process:split_owner])
+    tasks = []
+    for row in rows:
+        task = _TASK.instance(row[:split_process])
+        task.process = process
+        owner = owner_columns.instance(row[split_owner:]) if task.owner_id is not None else None
+        _OWNER_FIELD.set_cached_value(task, owner)
+        tasks.append(task)
+    return process, tasks
+
+
+class _Branch:
+    """The token of a split's ``n``-th branch, known once the split task has its id."""
+
+    def __init__(self, split, n: int):
+        self.split = split
+        self.n = n
+
+
+class _Step:
+    """What viewflow's activation is to the flow's callables: the task and its process."""
+
+    def __init__(self, task, process):
+        self.task = task
+        self.process = process
+
+    @property
+    def flow_task(self):
+        return self.task.flow_task
+
+    @property
+    def flow_class(self):
+        return self.task.flow_task.flow_class
+
+
+class _Move:
+    """A move planned in memory: the tasks it creates, in viewflow's order, and their links."""
+
+    def __init__(self, process, unfinished, closed):
+        self.process = process
+        self.unfinished = unfinished
+        self.closed = {task.pk for task in closed}
+        self.created: list[AgreementTask] = []
+        self.links: list[tuple[AgreementTask, AgreementTask]] = []
+        self.human: list[AgreementTask] = []
+        # (task, split task, n): a split's n-th branch gets a token naming the split's id.
+        self.branches: list[tuple[AgreementTask, AgreementTask, int]] = []
+        self.process_fields: set[str] = set()
+
+    def follow(self, carrier) -> bool:
+        """Take the token from the completed ``carrier`` as viewflow's activate_next would;
+        False where the move needs viewflow itself."""
+        node = carrier.flow_task
+        if node._task_data is not None or node._task_seed is not None:
+            return False
+        layer = [(node._next, carrier, carrier.token, None, None)]
+        while layer:
+            after = []
+            for next_node, previous, token, data, seed in layer:
+                created = self._create(next_node, previous, token, data, seed)
+                if created is None:
+                    return False
+                after.extend(created)
+            layer = after
+        return True
+
+    def _new(self, node, previous, token, data, seed) -> AgreementTask:
+        branch = None
+        if isinstance(token, _Branch):
+            branch, token = token, Token("")
+        task = AgreementTask(
+            process=self.process, flow_task=node, flow_task_type=node.task_type, token=token
+        )
+        if branch is not None:
+            self.branches.append((task, branch.split, branch.n))
+        task.data = data if data is not None else {}
+        task.seed = seed
+        self.created.append(task)
+        self.links.append((task, previous))
+        return task
+
+    def _done(self, task) -> None:
+        task.status = STATUS.DONE
+        task.finished = timezone.now()
+
+    def _create(self, node, previous, token, data, seed):
+        kind = node.activation_class
+        if node._boundary_events:
+            return None
+        if kind is SameProcessJoinActivation:
+            return self._join(node, previous, token, data, seed)
+        task = self._new(node, previous, token, data, seed)
+        step = _Step(task, self.process)
+        if kind is SwitchActivation:  # SwitchActivation.activate, complete, create_next
+            chosen = None
+            for branch, condition in node._branches:
+                if condition:
+                    if condition(step):
+                        chosen = branch
+                        break
+                else:
+                    chosen = branch
+            if chosen is None:
+                return None
+            self._done(task)
+            return [(chosen, task, task.token, None, None)]
+        if kind is ForEachActivation:  # workflow.nodes.ForEachActivation
+            items = []
+            for branch, case, data_source in node._branches:
+                if case and not case(step):
+                    continue
+                if branch.activation_class is not ViewActivation:
+                    return None
+                if data_source is None:
+                    items.append((branch, None, None))
+                else:
+                    items.extend((branch, item, item_seed) for item, item_seed in data_source(step))
+            if not items:
+                return None
+            self._done(task)
+            return [
+                (branch, task, _Branch(task, n), item, item_seed)
+                for n, (branch, item, item_seed) in enumerate(items, start=1)
+            ]
+        if kind is ViewActivation:  # ViewActivation.create
+            if node._on_create != AgreementFlow.instance.task_created:
+                return None
+            permission = node.calc_owner_permission(step)
+            if permission:
+                task.owner_permission = permission
+                task.owner_permission_obj = node.calc_owner_permission_obj(step)
+            owner = node.calc_owner(step)
+            if owner:
+                task.owner = owner
+                task.status = STATUS.ASSIGNED
+            _unclaimed_role(task)
+            self.human.append(task)
+            return []
+        return None
+
+    def _join(self, node, previous, token, data, seed):
+        """SameProcessJoinActivation: a new join task, done unless branches are still open."""
+        if node._continue_on_condition is not None or node._task_data or node._task_seed:
+            return None
+        if previous.pk is None or any(t.flow_task == node for t in self.unfinished):
+            return None
+        if token.is_split_token():
+            token = token.get_base_split_token()
+        task = self._new(node, previous, token, data, seed)
+        task.status = STATUS.STARTED
+        task.started = timezone.now()
+        prefix = previous.token.get_common_split_prefix(task.token, previous.pk)
+        waiting = [
+            t
+            for t in self.unfinished
+            if t.pk not in self.closed and t.token.token.startswith(prefix)
+        ]
+        if waiting:
+            return []
+        self._done(task)
+        return [(node._next, task, task.token, None, None)]
+
+    def in_step(self) -> bool:
+        """Whether the tasks open after the move are those the agreement's state calls for."""
+        state = self.process.agreement.state
+        if state in FINAL_STATES:
+            return False
+        open_nodes = {
+            t.flow_task.name
+            for t in self.unfinished
+            if t.pk not in self.closed and t.flow_task.name in PHASE_OF_NODE
+        } | {t.flow_task.name for t in self.human}
+        return bool(open_nodes) and open_nodes <= EXPECTED_NODES.get(state, set())
+
+    def deferring_process_saves(self):
+        """While planning, the flow's callables save the process (a review round number): the
+        move writes those fields once, with its other rows."""
+        move = self
+
+        class _Deferred:
+            def __enter__(self):
+                def save(*args, update_fields=None, **kwargs):
+                    if update_fields is None:
+                        move.process_fields.add("__all__")
+                    else:
+                        move.process_fields.update(update_fields)
+
+                move.process.save = save
+
+            def __exit__(self, *exc):
+                del move.process.save
+
+        return _Deferred()
+
+
+def _allocate_ids(tasks) -> None:
+    """Give ``tasks`` their ids before they are written: a split's branches carry its id in
+    their tokens, and the audit events name every task."""
+    if not tasks:
+        return
+    table = AgreementTask._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [table, len(tasks)],
+            )
+            ids = sorted(row[0] for row in cursor.fetchall())
+        else:
+            # SQLite: the transaction has written (the transition), so it holds the database's
+            # write lock and nobody else can take these ids meanwhile.
+            quoted = connection.ops.quote_name(table)
+            cursor.execute(
+                "SELECT MAX(n) FROM (SELECT seq AS n FROM sqlite_sequence WHERE name = %s "  # noqa: S608
+                f"UNION ALL SELECT MAX(id) FROM {quoted})",
+                [table],
+            )
+            first = (cursor.fetchone()[0] or 0) + 1
+            ids = range(first, first + len(tasks))
+    for task, pk in zip(tasks, ids, strict=True):
+        task.pk = pk
+
+
+def _move_directly(process, unfinished, name: str, actor) -> bool:
+    """Move the process for the transition ``name`` without viewflow's activations, when the
+    move allows it (see DIRECT_MOVES); False, with nothing changed, when it does not."""
+    if name not in DIRECT_TRANSITIONS or any(t.status not in OPEN_STATUSES for t in unfinished):
+        return False
+    human = [t for t in unfinished if t.flow_task.name in PHASE_OF_NODE]
+    carrier = _carrier(human, name, actor)
+    if carrier is None:
+        return False
+    sources = SOURCE_NODES[name]
+    closing = [t for t in human if t is not carrier and t.flow_task.name in sources]
+    for task in (carrier, *closing):
+        if task.status not in (STATUS.NEW, STATUS.ASSIGNED):
+            return False
+        if task.flow_task.activation_class is not ViewActivation:
+            return False
+    data_before = copy.deepcopy(process.data)
+    if name == "approve":
+        _new_signing_round(process)
+    move = _Move(process, unfinished, [carrier, *closing])
+    if name == "approve":
+        move.process_fields.add("data")
+    with move.deferring_process_saves():
+        planned = move.follow(carrier)
+    if not planned or not move.in_step():
+        process.data = data_before
+        attach(process, process.agreement, actor)
+        return False
+    _write_move(move, carrier, closing, name, actor)
+    return True
+
+
+def _write_move(move: _Move, carrier, closing, name: str, actor) -> None:
+    """Audit the move in viewflow's order (cancellations, the carrier's claim and completion,
+    the new tasks) and write its rows: one UPDATE of the closed tasks, one INSERT each of the
+    new tasks, their links and their deadlines, and the process's data if it changed."""
+    process = move.process
+    agreement = process.agreement
+    _allocate_ids(move.created)
+    for task, split, n in move.branches:
+        task.token = Token(f"{split.token.token}/{split.pk}_{n}")
+    for task in closing:  # ViewActivation.cancel
+        task.status = STATUS.CANCELED
+        task.finished = timezone.now()
+        events.task_cancelled(
+            actor=actor,
+            task=task,
+            agreement=agreement,
+            role=ROLE_OF_NODE.get(task.flow_task.name, ""),
+            reason="",
+            cause=name,
+        )
+    role = ROLE_OF_NODE[carrier.flow_task.name]
+    if carrier.status == STATUS.NEW:  # claim: ViewActivation.assign
+        carrier.owner = actor
+        carrier.status = STATUS.ASSIGNED
+        events.task_assigned(actor=actor, task=carrier, agreement=agreement, role=role)
+    carrier.data["outcome"] = name
+    if actor is not None and carrier.owner_id != actor.pk:
+        carrier.data["completed_by"] = actor.get_username()
+    carrier.started = timezone.now()  # ViewActivation.start, then complete
+    carrier.status = STATUS.DONE
+    carrier.finished = timezone.now()
+    events.task_completed(actor=actor, task=carrier, agreement=agreement, role=role, outcome=name)
+    deadlines = [_task_created(task, process) for task in move.human]
+
+    fields = []
+    if "__all__" in move.process_fields:
+        fields = [f.name for f in process._meta.concrete_fields if not f.primary_key]
+    elif move.process_fields:
+        fields = sorted(move.process_fields)
+    _write_rows(
+        closed=[*closing, carrier],
+        created=move.created,
+        links=[_PREVIOUS(from_task_id=task.pk, to_task_id=prev.pk) for task, prev in move.links],
+        deadlines=deadlines,
+        process=process,
+        process_fields=fields,
+    )
+
+
+_CLOSED_FIELDS = ("status", "owner", "started", "finished", "data")
+
+
+def _write_rows(*, closed, created, links, deadlines, process, process_fields) -> None:
+    """Write a direct move's rows: each closed task's UPDATE, one INSERT each of the new tasks,
+    their links and their deadlines, the process's data if it changed. On PostgreSQL they go
+    with the transition's audit events, in its one closing statement
+    (audit.services.write_with_events)."""
+    for task in closed:
+        audit_services.write_update(task, _CLOSED_FIELDS)
+    for rows in (created, links, deadlines):
+        audit_services.write_insert(rows)
+    if process_fields:
+        audit_services.write_update(process, process_fields)
+
+
+def _qn(name: str) -> str:
+    return connection.ops.quote_name(name)
 
 
 def _role_for(name: str) -> str:

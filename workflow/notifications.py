@@ -1,7 +1,8 @@
 """E-mail of the workflow: a new task, a reminder, an escalation, a cancelled task.
 
 Messages are queued inside the transaction of the change and handed over only after it commits
-(``transaction.on_commit(..., robust=True)``: a failing mail server never undoes the change).
+(``transaction.on_commit(..., robust=True)``: a failing mail server never undoes the change),
+all of one transaction together: the tasks' e-mail and the transition's (agreements.notifications).
 Each message is composed in its recipient's language (``UserPreferences``, else
 ``settings.LANGUAGE_CODE``) and sent through Django's e-mail backend, either at once or, with
 ``STIPULA_NOTIFY_ASYNC``, by a Celery worker (workflow.tasks.deliver_mail). What is queued is
@@ -9,7 +10,6 @@ plain data (ids, names, ISO times), so the worker composes the same message the 
 would.
 """
 
-import functools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.mail import EmailMessage, get_connection
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone, translation
 from django.utils.dateparse import parse_datetime
@@ -52,7 +52,45 @@ def queue(mails: Iterable[Mail]) -> None:
     """Send ``mails`` once the current transaction commits (never if it rolls back)."""
     data = [asdict(mail) for mail in mails]
     if data:
-        transaction.on_commit(functools.partial(dispatch, data), robust=True)
+        enqueue(data)
+
+
+def enqueue(part: list[dict] | Callable[[], list[dict]]) -> None:
+    """Add e-mail (mail dicts, or a function returning them once the transaction has committed)
+    to the transaction's delivery: everything a transaction queues goes out together after the
+    commit, in one delivery (one query for the recipients, one Celery message with
+    STIPULA_NOTIFY_ASYNC), in the order it was queued."""
+    if connection.in_atomic_block:
+        hooks = connection.run_on_commit
+        # The delivery already queued at this savepoint level, if it is the last thing queued:
+        # a rollback of this level drops both together, as it would drop two callbacks.
+        if (
+            hooks
+            and isinstance(hooks[-1][1], _Delivery)
+            and hooks[-1][0] == set(connection.savepoint_ids)
+        ):
+            hooks[-1][1].parts.append(part)
+            return
+    transaction.on_commit(_Delivery([part]), robust=True)
+
+
+class _Delivery:
+    """The e-mail of one transaction, handed over after it commits."""
+
+    def __init__(self, parts):
+        self.parts = parts
+        # Django names a failing robust callback by its __qualname__ when it logs the failure.
+        self.__qualname__ = "workflow.notifications.deliver"
+
+    def __call__(self):
+        mails = []
+        for part in self.parts:
+            try:
+                mails.extend(part() if callable(part) else part)
+            except Exception:
+                logger.exception("could not prepare the e-mail of a committed change")
+        if mails:
+            dispatch(mails)
 
 
 def dispatch(mails: list[dict]) -> None:
@@ -64,23 +102,47 @@ def dispatch(mails: list[dict]) -> None:
         deliver(mails)
 
 
+# E-mail about a transition as a whole (agreements.notifications): composed for its recipients,
+# who are found when it is delivered.
+TRANSITION = "transition"
+
+
 def deliver(mails: list[dict]) -> int:
     """Compose each message in its recipient's language and send them; returns how many."""
+    from agreements.notifications import compose_transition, transition_recipients
+
+    # One query for the tasks' owners and the responsible legal officers; a transition that
+    # concerns more people reads them with a query of its own.
+    wanted = {m["params"]["officer"] if m["kind"] == TRANSITION else m["user_id"] for m in mails}
     users = (
         get_user_model()
-        .objects.filter(pk__in={m["user_id"] for m in mails}, is_active=True)
+        .objects.filter(pk__in=wanted, is_active=True)
         .select_related("preferences")
         .in_bulk()
     )
+    readers = {}
+    for index, mail in enumerate(mails):
+        if mail["kind"] == TRANSITION:
+            try:
+                readers[index] = transition_recipients(mail["params"], users)
+            except Exception:
+                logger.exception("could not find who hears of %s", mail["params"].get("action"))
+                readers[index] = []
     messages = []
-    for mail in mails:
-        user = users.get(mail["user_id"])
-        if user is None or not user.email:
-            continue
-        language = language_of(user)
-        with translation.override(language):
-            subject, body = COMPOSERS[mail["kind"]](user, mail["params"])
-        messages.append(_message(subject, body, [user.email], language))
+    for index, mail in enumerate(mails):
+        try:
+            if mail["kind"] == TRANSITION:
+                messages += in_each_language(readers[index], compose_transition(mail["params"]))
+                continue
+            user = users.get(mail["user_id"])
+            if user is None or not user.email:
+                continue
+            language = language_of(user)
+            with translation.override(language):
+                subject, body = COMPOSERS[mail["kind"]](user, mail["params"])
+            messages.append(_message(subject, body, [user.email], language))
+        except Exception:
+            logger.exception("could not compose a %s e-mail", mail["kind"])
     return send_all(messages)
 
 
@@ -104,6 +166,10 @@ def send_all(messages: list[EmailMessage]) -> int:
 def send_in_each_language(users, compose: Callable[[], tuple[str, str]]) -> int:
     """One message per language, addressed to the users who read that language, composed by
     ``compose()`` with that language active. For messages whose content is the same for all."""
+    return send_all(in_each_language(users, compose))
+
+
+def in_each_language(users, compose: Callable[[], tuple[str, str]]) -> list[EmailMessage]:
     by_language: dict[str, list[str]] = {}
     for user in users:
         if user.email:
@@ -113,7 +179,7 @@ def send_in_each_language(users, compose: Callable[[], tuple[str, str]]) -> int:
         with translation.override(language):
             subject, body = compose()
         messages.append(_message(subject, body, sorted(set(emails)), language))
-    return send_all(messages)
+    return messages
 
 
 # Composing -------------------------------------------------------------------------------------

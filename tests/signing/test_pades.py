@@ -564,7 +564,8 @@ class ReplayingTsa:
 
 def test_a_replayed_timestamp_response_is_refused_by_its_nonce(pki, prepared, signatories):
     """RULES.md S7: a random nonce goes with each request and must come back in the response.
-    pyHanko asks once for a sizing token, then for the real one: the second answer is a replay."""
+    With a server it has not used yet, pyHanko asks once for a token to size the placeholder,
+    then for the signature's own: the second answer is a replay."""
     replaying = ReplayingTsa(pki.tsa_url)
     try:
         with pytest.raises(SigningError) as excinfo:

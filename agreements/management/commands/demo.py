@@ -1,5 +1,5 @@
 """Walk the Patto per l'Inclusione Sociale through its lifecycle on the demo data, step by step,
-from the first draft to the last signature.
+from the first draft to its registration.
 
 Signing uses the local demo PKI (signing.pki) with its services on a fixed loopback port, so that
 its certificates, the signed PDF and the files given to the user stay valid after the demo, when
@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.test import override_settings
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from docx import Document
@@ -226,6 +226,7 @@ class Command(BaseCommand):
                    "hash": agreement.approved_version.docx_sha256})  # fmt: skip
 
         self.sign(agreement)
+        self.register(agreement, staff)
 
         self.say(_("Verification of the audit trail:"))
         call_command("audit_verify", stdout=self.stdout, stderr=self.stderr)
@@ -244,6 +245,74 @@ class Command(BaseCommand):
         ) % {"url": self.pki_url, "dir": self.p12_dir, "password": DEMO_PKCS12_PASSWORD,
              "users": ", ".join(demo_data.REMOTE_SIGNING_USERS),
              "pin": DEMO_USER_PIN})  # fmt: skip
+
+    def register(self, agreement, staff):
+        from django.urls import reverse
+        from registry.receipt import render_receipt
+
+        from registry import services as registry_services
+        from registry.models import Register
+        from registry.segnatura import verify_segnatura
+
+        self.say(_("The administrator opens the registers (each with its own yearly numbering)."))
+        for code, name, kind in demo_data.REGISTERS:
+            register = Register.objects.filter(code=code).first()
+            if register is None:
+                register = registry_services.register_create(
+                    actor=staff["administrator"],
+                    code=code,
+                    name=name,
+                    kind=kind,
+                    administration_code=demo_data.ADMINISTRATION_CODE,
+                    aoo_code=demo_data.AOO_CODE,
+                )
+            self.ok(f"{register.code}: {register.name}")
+        repertorio = Register.objects.get(code=demo_data.REGISTERS[0][0])
+
+        registrar = staff["registrar"]
+        self.say(
+            _("The registrar %(name)s registers the signed Patto in the %(register)s.")
+            % {"name": registrar.get_full_name(), "register": repertorio.name}
+        )
+        registration = registry_services.registration_register(
+            actor=registrar,
+            agreement=agreement,
+            register=repertorio,
+            classification=demo_data.PATTO_CLASSIFICATION,
+            assigned_to=demo_data.PATTO_ASSIGNMENT,
+            public_document=True,
+        )
+        agreement.refresh_from_db()
+        local = timezone.localtime(registration.registered_at)
+        self.ok(_("Number %(label)s of %(when)s; state: %(state)s")
+                % {"label": registration.label, "when": local.strftime("%d/%m/%Y %H:%M:%S"),
+                   "state": agreement.get_state_display()})  # fmt: skip
+        self.ok(_("Impronta (SHA-256) of the signed PDF: %(hex)s = %(b64)s (base64)")
+                % {"hex": registration.document_sha256,
+                   "b64": registration.document_sha256_base64})  # fmt: skip
+        check = verify_segnatura(registration.segnatura, registration=registration)
+        self.ok(_("Segnatura XML (AgID v3.0), sealed by %(signer)s: %(result)s")
+                % {"signer": check.signer,
+                   "result": _("valid") if check.valid else "; ".join(check.problems)})  # fmt: skip
+        folder = settings.DATA_DIR / "demo"
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{registration.register.code}-{registration.formatted_number}-{registration.year}"
+        receipt = folder / f"ricevuta-{stem}.pdf"
+        receipt.write_bytes(render_receipt(registration))
+        segnatura = folder / f"segnatura-{stem}.xml"
+        segnatura.write_text(registration.segnatura, encoding="utf-8")
+        self.ok(_("Receipt with its QR code: %(path)s") % {"path": receipt})
+        self.ok(_("Segnatura: %(path)s") % {"path": segnatura})
+        public = reverse(
+            "registry_public:registration",
+            kwargs={
+                "code": registration.register.code,
+                "year": registration.year,
+                "number": registration.number,
+            },
+        )
+        self.ok(_("Public page (no login): %(url)s")
+                % {"url": settings.STIPULA_BASE_URL + public})  # fmt: skip
 
     def sign(self, agreement):
         signatories = list(
@@ -311,12 +380,6 @@ class Command(BaseCommand):
             raise CommandError(
                 _("The agreement was not signed by everyone: see the signatures above.")
             )
-        self.ok(
-            _(
-                "Registration in a register is not available in this version of Stipula yet: "
-                "the demo stops at the signed agreement and records no registration."
-            )
-        )
 
     def remote_signing_keys(self, pki):
         """The tokens (SoftHSM2, standing in for the HSM) of the remote signatories, each
