@@ -11,7 +11,7 @@ delivery (workflow.notifications).
 import logging
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q
+from django.db import connection
 from django.utils.translation import gettext as _
 
 from agreements.models import Agreement, AgreementState
@@ -21,63 +21,96 @@ from audit.models import AuditAction, AuditEvent
 logger = logging.getLogger(__name__)
 
 
+# The transitions more people than the responsible legal officer hear of.
+WIDER = {AuditAction.SUBMITTED_FOR_REVIEW, AuditAction.APPROVED, AuditAction.SIGNING_COMPLETED}
+
+
 def transition_recipients(snapshot: dict, known: dict | None = None) -> list:
     """Who hears of a transition: the active users, with their preferences, in one query
     (none when only the responsible legal officer hears of it and ``known``, active users by
     id, has them). People with a task in the process hear of it from the task's own e-mail
     (workflow.notifications), so they are not told twice."""
-    from workflow.models import AgreementWorkflow, Reviewer
+    from workflow.models import AgreementWorkflow
+    from workflow.notifications import active_users, users_where
 
     agreement_id, officer_id = snapshot["agreement"], snapshot["officer"]
     action = snapshot["action"]
-    users = get_user_model().objects.filter(is_active=True).select_related("preferences")
-    has_process = Exists(
-        AgreementWorkflow.objects.filter(agreement_id=agreement_id, process__isnull=False)
-    )
-    signatories = Q(signatory_roles__party__agreement_id=agreement_id)
+    # Whether the agreement has a process, as the transition found it (None: not known).
+    has_process = snapshot.get("has_process")
+    if has_process is None:
+        has_process = AgreementWorkflow.objects.filter(
+            agreement_id=agreement_id, process__isnull=False
+        ).exists()
+    if action not in WIDER or (action == AuditAction.APPROVED and has_process):
+        users = known if known is not None else active_users([officer_id])
+        return [users[officer_id]] if officer_id in users else []
+    sql = _recipient_sql()
     if action == AuditAction.SUBMITTED_FOR_REVIEW:
-        named = Reviewer.objects.filter(agreement_id=agreement_id, user_id=OuterRef("pk"))
-        candidates = list(
-            users.filter(
-                Q(reviews_named__agreement_id=agreement_id) | Q(groups__name=Role.REVIEWER)
-            )
-            .annotate(named=Exists(named), has_process=has_process)
-            .distinct()
-            .order_by("pk")
+        candidates = users_where(
+            f"{sql['named']} OR {sql['group']}",
+            [agreement_id, Role.REVIEWER.value],
+            flag=sql["named"],
+            flag_params=[agreement_id],
         )
-        named_reviewers = [user for user in candidates if user.named]
+        named_reviewers = [user for user, named in candidates if named]
         if named_reviewers:
             # With a process, each named reviewer is told by their task's own e-mail.
-            return [] if named_reviewers[0].has_process else named_reviewers
-        return [user for user in candidates if user.pk != officer_id]
+            return [] if has_process else named_reviewers
+        return [user for user, _named in candidates if user.pk != officer_id]
     if action == AuditAction.APPROVED:
-        found = list(
-            users.filter(Q(pk=officer_id) | signatories)
-            .annotate(has_process=has_process)
-            .distinct()
-            .order_by("pk")
+        users = users_where(f"u.id = %s OR {sql['signatories']}", [officer_id, agreement_id])
+    else:
+        users = users_where(
+            f"u.id = %s OR {sql['group']} OR {sql['signatories']}",
+            [officer_id, Role.REGISTRAR.value, agreement_id],
         )
-        if found and found[0].has_process:
-            return [user for user in found if user.pk == officer_id]
-        return found
-    if action == AuditAction.SIGNING_COMPLETED:
-        return list(
-            users.filter(Q(pk=officer_id) | Q(groups__name=Role.REGISTRAR) | signatories)
-            .distinct()
-            .order_by("pk")
+    return [user for user, _flag in users]
+
+
+_SQL = {}
+
+
+def _recipient_sql() -> dict:
+    """Conditions on a user ``u``: named reviewer of an agreement, member of a group (role),
+    signatory for a party of an agreement. Names from the models."""
+    if not _SQL:
+        from django.contrib.auth.models import Group
+
+        from agreements.models import AgreementParty, Signatory
+        from workflow.models import Reviewer
+
+        def table(model):
+            return connection.ops.quote_name(model._meta.db_table)
+
+        def column(model, name):
+            return connection.ops.quote_name(model._meta.get_field(name).column)
+
+        memberships = get_user_model().groups.through
+        _SQL["named"] = (
+            f"u.id IN (SELECT r.{column(Reviewer, 'user')} FROM {table(Reviewer)} r "  # noqa: S608
+            f"WHERE r.{column(Reviewer, 'agreement')} = %s)"
         )
-    if known is not None:
-        return [known[officer_id]] if officer_id in known else []
-    return list(users.filter(pk=officer_id))
+        _SQL["group"] = (
+            f"u.id IN (SELECT m.{column(memberships, 'user')} FROM {table(memberships)} m "  # noqa: S608
+            f"JOIN {table(Group)} g ON g.id = m.{column(memberships, 'group')} "
+            f"WHERE g.{column(Group, 'name')} = %s)"
+        )
+        _SQL["signatories"] = (
+            f"u.id IN (SELECT s.{column(Signatory, 'user')} FROM {table(Signatory)} s "  # noqa: S608
+            f"JOIN {table(AgreementParty)} ap ON ap.id = s.{column(Signatory, 'party')} "
+            f"WHERE ap.{column(AgreementParty, 'agreement')} = %s)"
+        )
+    return _SQL
 
 
 def transition_recipient_ids(snapshot: dict) -> list[int]:
     return [user.pk for user in transition_recipients(snapshot)]
 
 
-def snapshot_of(event: AuditEvent, agreement: Agreement) -> dict:
+def snapshot_of(event: AuditEvent, agreement: Agreement, has_process=None) -> dict:
     """What the e-mail about a committed transition says, as plain data."""
     return {
+        "has_process": has_process,
         "action": event.action,
         "actor": event.actor_username,
         "agreement": agreement.pk,
@@ -91,14 +124,19 @@ def snapshot_of(event: AuditEvent, agreement: Agreement) -> dict:
     }
 
 
-def queue_transition_mail(*, event: AuditEvent, agreement: Agreement) -> None:
+def queue_transition_mail(
+    *, event: AuditEvent, agreement: Agreement, has_process: bool | None = None
+) -> None:
     """E-mail the people concerned by the transition once the transaction commits (its event
-    and agreement as they were committed)."""
+    and agreement as they were committed). ``has_process``: whether the agreement has a
+    process, when the caller knows (None: read it when the e-mail is composed)."""
     from workflow.notifications import TRANSITION, enqueue
 
-    enqueue(
-        lambda: [{"kind": TRANSITION, "user_id": None, "params": snapshot_of(event, agreement)}]
-    )
+    def mails():
+        params = snapshot_of(event, agreement, has_process)
+        return [{"kind": TRANSITION, "user_id": None, "params": params}]
+
+    enqueue(mails)
 
 
 def notify_transition(*, event: AuditEvent, agreement: Agreement) -> None:

@@ -199,8 +199,10 @@ def _transition(
             from signing.services import prepare_document
 
             prepare_document(actor=actor, agreement=locked)
-        workflow_hooks.agreement_transitioned(agreement=locked, name=name, actor=actor, event=event)
-    notifications.queue_transition_mail(event=event, agreement=locked)
+        has_process = workflow_hooks.agreement_transitioned(
+            agreement=locked, name=name, actor=actor, event=event
+        )
+    notifications.queue_transition_mail(event=event, agreement=locked, has_process=has_process)
     return locked
 
 

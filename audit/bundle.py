@@ -209,7 +209,7 @@ def bundle_write(
     (``actor`` None for the command line); ``actor``, when given, must be an auditor or an
     administrator. Runs no transaction while it writes: call it from a background job.
     """
-    require_auditor(actor)
+    require_auditor(actor, "audit.bundle")
     filters = EventFilter(agreement_id=agreement_id, date_from=date_from, date_to=date_to)
     anchor = _anchor(actor, make_checkpoint)
     size = anchor.tree_size

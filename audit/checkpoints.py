@@ -38,7 +38,7 @@ from django.utils.translation import gettext as _
 
 from audit import rfc3161, tree
 from audit.chain import GENESIS_HASH, canonical_bytes, format_time
-from audit.logcheck import Expected, LogBroken, RootMismatch, walk
+from audit.logcheck import Expected, LogBroken
 from audit.merkle import (
     ProofError,
     TreeBuilder,
@@ -389,19 +389,19 @@ class LogStatus:
     checkpoints: int
     first_bad_seq: int | None = None
     problem: str = ""
+    processes: int = 1  # how many processes walked the log
 
 
-def verify_log() -> LogStatus:
+def verify_log(*, parallel: bool | None = None) -> LogStatus:
     """Recompute the hash chain and the Merkle tree from the first event, and check the root and
     chain head of every checkpoint on the way (RULES.md A2, A4).
 
-    Like audit.selectors.verify_chain, stops at the chain head read first. What the benchmark
-    (bench/audit.py) times as full verification.
+    Like audit.selectors.verify_chain, stops at the chain head read first. A large log on
+    PostgreSQL is walked by two processes (audit.fullcheck) unless ``parallel`` is False; call
+    it outside a transaction for that. What the benchmark (bench/audit.py) times as full
+    verification.
     """
-    from contextlib import closing
-    from itertools import takewhile
-
-    from audit.selectors import iter_chain_rows
+    from audit import fullcheck
 
     stored_seq, stored_hash = chain_head()
     checkpoints = [
@@ -411,19 +411,19 @@ def verify_log() -> LogStatus:
         )
         if size <= stored_seq
     ]
-    builder = TreeBuilder()
-    with closing(iter_chain_rows()) as rows:
-        try:
-            count, head_hash = walk(
-                takewhile(lambda row: row[0] <= stored_seq, rows),
-                tree=builder,
-                expected=checkpoints,
-            )
-        except LogBroken as broken:
-            return LogStatus(False, broken.seq - 1, "", "", 0, broken.seq, broken.problem)
-        except RootMismatch as mismatch:
-            return LogStatus(False, mismatch.size, "", "", 0, None, str(mismatch))
-    root = builder.root().hex()
+    walked = None
+    if parallel is not False and fullcheck.can_split(stored_seq):
+        walked = fullcheck.split_walk(stored_seq, checkpoints)
+    if walked is None:
+        walked = fullcheck.walk_range(0, stored_seq, TreeBuilder(), GENESIS_HASH, checkpoints)
+    if walked.broken is not None:
+        broken = walked.broken
+        return LogStatus(False, broken.seq - 1, "", "", 0, broken.seq, broken.problem)
+    if walked.mismatch is not None:
+        mismatch = walked.mismatch
+        return LogStatus(False, mismatch.size, "", "", 0, None, str(mismatch))
+    count, head_hash = walked.count, walked.head_hash
+    root = walked.builder.root().hex()
     if (stored_seq, stored_hash) != (count, head_hash):
         return LogStatus(
             False,
@@ -435,4 +435,4 @@ def verify_log() -> LogStatus:
             f"the log ends at event {count} but the chain head records event {stored_seq} "
             f"with hash {stored_hash}: events at the end are missing",
         )
-    return LogStatus(True, count, head_hash, root, len(checkpoints))
+    return LogStatus(True, count, head_hash, root, len(checkpoints), processes=walked.processes)

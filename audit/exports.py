@@ -47,14 +47,19 @@ _TABLE = AuditEvent._meta.db_table
 Progress = Callable[[int, int], None]
 
 
-def require_auditor(actor) -> None:
-    """Auditors and administrators read and export the log; ``None`` is the system (the CLI)."""
+def require_auditor(actor, attempted: str = "audit.export") -> None:
+    """Auditors and administrators read and export the log; ``None`` is the system (the CLI).
+    A refusal is recorded (as ``attempted``) and raised as PermissionDenied."""
     from agreements.roles import Role, user_roles
 
     if actor is None:
         return
     if not user_roles(actor) & {Role.AUDITOR.value, Role.ADMINISTRATOR.value}:
-        raise PermissionDenied(_("Only auditors and administrators read the audit log."))
+        from audit.services import record_refusal
+
+        error = PermissionDenied(_("Only auditors and administrators read the audit log."))
+        record_refusal(actor=actor, attempted=attempted, error=error, object_type="audit.log")
+        raise error
 
 
 def _day_start(day: date) -> datetime:

@@ -60,8 +60,9 @@ class AuditAction(models.TextChoices):
     DECLINED_TO_SIGN = "agreement.declined_to_sign", _("Back to negotiation: signature declined")
     # Registration (registry/, RULES.md P1-P10).
     REGISTER_CREATED = "registry.register_created", _("Register created")
-    REGISTRATION_CHANGED = "registry.registration_changed", _(
-        "Registration classification or assignment changed"
+    REGISTRATION_CHANGED = (
+        "registry.registration_changed",
+        _("Registration classification or assignment changed"),
     )
     DAILY_REGISTER_PRODUCED = "registry.daily_register_produced", _("Daily register produced")
     # Auditors (RULES.md A4, V1): checkpoints, and what auditors view and export.

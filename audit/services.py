@@ -8,12 +8,17 @@ process moves it causes) locks the head once, only at the end, and appends once,
 PostgreSQL the rows of the change itself travel in the same statement (write_with_events).
 """
 
+import datetime
 import functools
+import json
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from decimal import Decimal
+from uuid import UUID
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from audit.chain import (
     GENESIS_HASH,
@@ -40,7 +45,6 @@ _APPEND_PG = (
 _INSERT = f"INSERT INTO {_EVENT_TABLE} ({_COLUMNS}) VALUES ({_VALUES})"  # noqa: S608
 _MOVE_HEAD = f"UPDATE {_HEAD_TABLE} SET seq = %s, hash = %s WHERE id = 1"  # noqa: S608
 _READ_HEAD = f"SELECT seq, hash FROM {_HEAD_TABLE} WHERE id = 1"  # noqa: S608
-_INSERT_MANY = f"INSERT INTO {_EVENT_TABLE} ({_COLUMNS}) VALUES "  # noqa: S608
 
 
 def _lock_head(cursor) -> tuple[int, str]:
@@ -98,8 +102,7 @@ def _append_many(cursor, events: list[AuditEvent], writes=()) -> None:
     else:
         clauses = list(writes)
         if events:
-            rows = ", ".join([f"({_VALUES})"] * len(events))
-            clauses.append((_INSERT_MANY + rows, [v for event in events for v in _row(event)]))
+            clauses.append(_insert_json(_EVENT_TABLE, ROW_COLUMNS, [_row(e) for e in events]))
             main = (_MOVE_HEAD, [events[-1].seq, events[-1].hash])
         else:
             main = clauses.pop()
@@ -207,37 +210,84 @@ def write_update(obj, fields: Iterable[str]) -> None:
     """UPDATE the ``fields`` of ``obj``'s row as ``obj.save(update_fields=fields)`` would (an
     ``auto_now`` field takes the current time), with the current batch's events; see
     write_with_events."""
-    meta = obj._meta
-    columns = []
-    params = []
-    for field in (meta.get_field(name) for name in fields):
-        columns.append(f"{_qn(field.column)} = %s")
-        params.append(field.get_db_prep_save(field.pre_save(obj, False), connection))
-    write_with_events(
-        f"UPDATE {_qn(meta.db_table)} SET {', '.join(columns)} "  # noqa: S608 - model names
-        f"WHERE {_qn(meta.pk.column)} = %s",
-        [*params, obj.pk],
-    )
+    db = connections[DEFAULT_DB_ALIAS]
+    fields = tuple(fields)
+    key = ("update", type(obj), fields, db.vendor)
+    if key not in _SQL:
+        meta = obj._meta
+        columns = ", ".join(f"{db.ops.quote_name(meta.get_field(f).column)} = %s" for f in fields)
+        _SQL[key] = (
+            [meta.get_field(name) for name in fields],
+            f"UPDATE {db.ops.quote_name(meta.db_table)} SET {columns} "  # noqa: S608 - names
+            f"WHERE {db.ops.quote_name(meta.pk.column)} = %s",
+        )
+    model_fields, sql = _SQL[key]
+    params = [f.get_db_prep_save(f.pre_save(obj, False), db) for f in model_fields]
+    write_with_events(sql, [*params, obj.pk])
 
 
 def write_insert(objs: list) -> None:
     """INSERT ``objs`` (of one model) as ``bulk_create`` would prepare their values (an empty
     automatic primary key is left to the database), with the current batch's events; see
-    write_with_events."""
+    write_with_events. On PostgreSQL the rows travel as one JSON parameter."""
     if not objs:
         return
+    db = connections[DEFAULT_DB_ALIAS]
     meta = objs[0]._meta
     fields = [
         f
         for f in meta.concrete_fields
         if not (f.primary_key and getattr(objs[0], f.attname) is None)
     ]
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields] for obj in objs]
+    if db.vendor == "postgresql":
+        write_with_events(*_insert_json(meta.db_table, [f.column for f in fields], rows))
+        return
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     write_with_events(
-        f"INSERT INTO {_qn(meta.db_table)} "  # noqa: S608 - model names
-        f"({', '.join(_qn(f.column) for f in fields)}) VALUES {', '.join([row] * len(objs))}",
-        [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields],
+        f"INSERT INTO {db.ops.quote_name(meta.db_table)} "  # noqa: S608 - model names
+        f"({', '.join(db.ops.quote_name(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row] * len(objs))}",
+        [value for values in rows for value in values],
     )
+
+
+_SQL: dict = {}
+
+
+def _insert_json(table: str, columns, rows) -> tuple[str, list]:
+    """PostgreSQL: an INSERT of ``rows`` (values as prepared for the database, in ``columns``
+    order) whose values travel as one JSON parameter, turned into rows of the table's own types
+    by ``jsonb_populate_recordset``: a short statement whatever the number of rows, which the
+    driver parses once and keeps."""
+    key = ("insert", table, tuple(columns))
+    if key not in _SQL:
+        quoted = ", ".join(f'"{column}"' for column in columns)
+        _SQL[key] = (
+            f'INSERT INTO "{table}" ({quoted}) SELECT {quoted} '  # noqa: S608 - model names
+            f'FROM jsonb_populate_recordset(NULL::"{table}", %s::jsonb)',
+            [json.dumps(column) for column in columns],
+        )
+    sql, keys = _SQL[key]
+    text = ",".join(
+        "{" + ",".join(f"{k}:{_json(v)}" for k, v in zip(keys, values, strict=True)) + "}"
+        for values in rows
+    )
+    return sql, [f"[{text}]"]
+
+
+def _json(value) -> str:
+    if isinstance(value, Jsonb):  # a JSONField's value, with the field's own encoder
+        return value.dumps(value.obj)
+    return json.dumps(value, default=_json_default)
+
+
+def _json_default(value):
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def write_with_events(sql: str, params: list) -> None:
@@ -262,10 +312,6 @@ def write_with_events(sql: str, params: list) -> None:
         )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-
-
-def _qn(name: str) -> str:
-    return connection.ops.quote_name(name)
 
 
 def record_event(

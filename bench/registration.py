@@ -126,9 +126,7 @@ def build(count: int, pdf_kb: int):
         )
         for (agreement, name, digest), version in zip(documents, versions, strict=True)
     )
-    Agreement.objects.filter(pk__in=[a.pk for a in agreements]).update(
-        state=AgreementState.SIGNED
-    )
+    Agreement.objects.filter(pk__in=[a.pk for a in agreements]).update(state=AgreementState.SIGNED)
     return register, [a.pk for a in agreements]
 
 

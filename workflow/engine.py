@@ -19,6 +19,7 @@ transaction; e-mails are queued and sent after the commit (workflow.notification
 
 import copy
 import datetime
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import connection
@@ -385,27 +386,30 @@ def _carrier(tasks, name: str, actor):
     return None
 
 
-def on_transition(*, agreement, name: str, actor) -> None:
-    """The agreement (locked) has just made the transition ``name``."""
+def on_transition(*, agreement, name: str, actor) -> bool:
+    """The agreement (locked) has just made the transition ``name``: move its process. Returns
+    whether the agreement has a process (after this move)."""
     process, unfinished = _process_with_unfinished_tasks(agreement)
     if process is not None:
         attach(process, agreement, actor)
         if DIRECT_MOVES and _move_directly(process, unfinished, name, actor):
             _finish_move(process)
-            return
+            return True
     else:
         process = process_for(agreement)
         if process is None:
             if settings.STIPULA_WORKFLOW_AUTOSTART and agreement.state not in FINAL_STATES:
                 with audit_services.unbatched():
                     start_process(agreement, actor, role=_role_for(name))
-            return
+                return True
+            return False
         attach(process, agreement, actor)
-    if process.status != PROCESS.NEW:
-        return
-    # viewflow's activations open savepoints of their own: their events are written one by one.
-    with audit_services.unbatched():
-        _move_with_viewflow(process, name, actor)
+    if process.status == PROCESS.NEW:
+        # viewflow's activations open savepoints of their own: their events are written one by
+        # one.
+        with audit_services.unbatched():
+            _move_with_viewflow(process, name, actor)
+    return True
 
 
 def _move_with_viewflow(process, name: str, actor) -> None:
@@ -708,25 +712,19 @@ class _Move:
         } | {t.flow_task.name for t in self.human}
         return bool(open_nodes) and open_nodes <= EXPECTED_NODES.get(state, set())
 
+    @contextmanager
     def deferring_process_saves(self):
         """While planning, the flow's callables save the process (a review round number): the
         move writes those fields once, with its other rows."""
-        move = self
 
-        class _Deferred:
-            def __enter__(self):
-                def save(*args, update_fields=None, **kwargs):
-                    if update_fields is None:
-                        move.process_fields.add("__all__")
-                    else:
-                        move.process_fields.update(update_fields)
+        def save(*args, update_fields=None, **kwargs):
+            self.process_fields.update(update_fields or ["__all__"])
 
-                move.process.save = save
-
-            def __exit__(self, *exc):
-                del move.process.save
-
-        return _Deferred()
+        self.process.save = save
+        try:
+            yield
+        finally:
+            del self.process.save
 
 
 def _allocate_ids(tasks) -> None:
@@ -791,8 +789,7 @@ def _move_directly(process, unfinished, name: str, actor) -> bool:
 
 def _write_move(move: _Move, carrier, closing, name: str, actor) -> None:
     """Audit the move in viewflow's order (cancellations, the carrier's claim and completion,
-    the new tasks) and write its rows: one UPDATE of the closed tasks, one INSERT each of the
-    new tasks, their links and their deadlines, and the process's data if it changed."""
+    the new tasks) and write its rows (see _write_rows)."""
     process = move.process
     agreement = process.agreement
     _allocate_ids(move.created)

@@ -19,11 +19,13 @@ def agreement_created(*, agreement, actor, event=None) -> None:
         engine.start_process(agreement, actor)
 
 
-def agreement_transitioned(*, agreement, name: str, actor, event=None) -> None:
-    """After the transition ``name`` of ``agreement`` (locked) and its audit ``event``."""
+def agreement_transitioned(*, agreement, name: str, actor, event=None) -> bool:
+    """After the transition ``name`` of ``agreement`` (locked) and its audit ``event``: move its
+    process. Returns whether the agreement has a process (its people then hear of their tasks
+    from the tasks' own e-mail)."""
     from workflow import engine
 
-    engine.on_transition(agreement=agreement, name=name, actor=actor)
+    return engine.on_transition(agreement=agreement, name=name, actor=actor)
 
 
 def signing_turn_error(*, agreement, signatory) -> str | None:

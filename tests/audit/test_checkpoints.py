@@ -1,6 +1,8 @@
 """Checkpoints (RULES.md A4): signed by the seal, timestamped by a real RFC 3161 server, made at
 every registration and daily, refused over a tampered log; proofs from the stored tiles."""
 
+import dataclasses
+
 import pytest
 from cryptography import x509
 from django.core.management import call_command
@@ -332,3 +334,29 @@ def test_a_checkpoint_costs_a_few_queries_whatever_the_size_of_the_log(
     with django_assert_max_num_queries(16):
         checkpoint = checkpoint_make(reason="test")
     assert checkpoint.root_hash == memory_tree().root(checkpoint.tree_size).hex()
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_large_log_is_verified_by_two_processes_that_name_the_first_bad_event(
+    sealed, monkeypatch
+):
+    from audit import fullcheck
+
+    monkeypatch.setattr(fullcheck, "PARALLEL_MIN_EVENTS", 40)
+    write_events(100)
+    checkpoint_make(reason="test")  # the split lies within the stored tiles: at most here
+    write_events(60)
+    checkpoint_make(reason="test")
+    status = verify_log()
+    assert status.ok and status.processes == 2 and status.checkpoints == 2
+    assert status.root_hash == memory_tree().root(status.count).hex()
+    assert verify_log(parallel=False) == dataclasses.replace(status, processes=1)
+
+    table = AuditEvent._meta.db_table
+    tamper(f"UPDATE {table} SET reason = %s WHERE seq = %s", ["ritoccato", 130])
+    second_half = verify_log()
+    assert (second_half.ok, second_half.first_bad_seq) == (False, 130)
+    tamper(f"UPDATE {table} SET reason = %s WHERE seq = %s", ["ritoccato", 12])
+    first_half = verify_log()
+    assert (first_half.ok, first_half.first_bad_seq) == (False, 12)

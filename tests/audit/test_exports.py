@@ -151,6 +151,9 @@ def test_a_pdf_report_of_a_large_selection_says_it_lists_only_the_first_events(a
 def test_only_auditors_and_administrators_export(mixed_log, officer):
     with pytest.raises(PermissionDenied, match="Only auditors and administrators"):
         export_to(io.BytesIO(), "csv", EventFilter(), actor=officer)
+    refusal = AuditEvent.objects.order_by("-seq").first()
+    assert refusal.action == AuditAction.ACTION_REFUSED and refusal.actor_username == "officer"
+    assert refusal.payload_data["attempted"] == "audit.export"
     with pytest.raises(ValidationFailed, match="Unknown export format"):
         export_to(io.BytesIO(), "xls", EventFilter())
 

@@ -225,8 +225,20 @@ class Command(BaseCommand):
                 % {"n": agreement.approved_version.number,
                    "hash": agreement.approved_version.docx_sha256})  # fmt: skip
 
-        self.sign(agreement)
-        self.register(agreement, staff)
+        pki_services = demo_pki_services(default_pki_dir(), extra_signers=demo_data.pki_signers())
+        with pki_services as (pki, started):
+            self.pki_url = pki.base_url
+            if started:
+                self.ok(_("The demo PKI's services are running at %(url)s (timestamps, OCSP, "
+                          "CRLs)") % {"url": pki.base_url})  # fmt: skip
+            else:
+                self.ok(_("Services already running at %(url)s (scripts/serve)")
+                        % {"url": pki.base_url})  # fmt: skip
+            self.sign(agreement, pki)
+            # The audit checkpoints made from here on are timestamped by the demo PKI's TSA.
+            with override_settings(STIPULA_TSA_URL=pki.tsa_url):
+                self.register(agreement, staff)
+                self.audit_bundle(agreement)
 
         self.say(_("Verification of the audit trail:"))
         call_command("audit_verify", stdout=self.stdout, stderr=self.stderr)
@@ -248,10 +260,10 @@ class Command(BaseCommand):
 
     def register(self, agreement, staff):
         from django.urls import reverse
-        from registry.receipt import render_receipt
 
         from registry import services as registry_services
         from registry.models import Register
+        from registry.receipt import render_receipt
         from registry.segnatura import verify_segnatura
 
         self.say(_("The administrator opens the registers (each with its own yearly numbering)."))
@@ -314,7 +326,23 @@ class Command(BaseCommand):
         self.ok(_("Public page (no login): %(url)s")
                 % {"url": settings.STIPULA_BASE_URL + public})  # fmt: skip
 
-    def sign(self, agreement):
+    def audit_bundle(self, agreement):
+        from audit.bundle import bundle_write
+        from audit.verify_bundle import verify
+
+        self.say(_("The auditor exports the agreement's audit bundle and checks it offline."))
+        folder = settings.DATA_DIR / "demo"
+        path = folder / f"audit-bundle-agreement-{agreement.pk}.zip"
+        with open(path, "wb") as handle:
+            result = bundle_write(handle, actor=None, agreement_id=agreement.pk)
+        self.ok(_("%(events)d events, under checkpoint #%(checkpoint)d of %(size)d events: "
+                  "%(path)s") % {"events": result.events, "checkpoint": result.checkpoint,
+                                 "size": result.tree_size, "path": path})  # fmt: skip
+        self.ok(verify(path))
+        self.ok(_("Check it yourself, without Stipula's database: "
+                  "python -m audit.verify_bundle %(path)s") % {"path": path})  # fmt: skip
+
+    def sign(self, agreement, pki):
         signatories = list(
             Signatory.objects.filter(party__agreement=agreement, required=True)
             .select_related("party__organisation", "user")
@@ -325,46 +353,37 @@ class Command(BaseCommand):
             "signatory (fiscal code in the subject as TINIT-<codice fiscale>), a timestamp "
             "authority, an OCSP responder and CRLs."
         ))  # fmt: skip
-        pki_services = demo_pki_services(default_pki_dir(), extra_signers=demo_data.pki_signers())
-        with pki_services as (pki, started):
-            self.pki_url = pki.base_url
-            if started:
-                self.ok(_("Services running at %(url)s for the signing steps")
-                        % {"url": pki.base_url})  # fmt: skip
-            else:
-                self.ok(_("Services already running at %(url)s (scripts/serve)")
-                        % {"url": pki.base_url})  # fmt: skip
-            root = pki.write_trust_root(settings.STIPULA_TRUST_ROOTS_DIR)
-            self.ok(_("Trusted root: %(path)s") % {"path": root})
-            self.p12_dir = pki.export_pkcs12(
-                [signer.label for signer in pki.extra_signers], DEMO_PKCS12_PASSWORD
-            )
-            self.ok(_("PKCS#12 file of every signatory in %(dir)s, password %(password)s")
-                    % {"dir": self.p12_dir, "password": DEMO_PKCS12_PASSWORD})  # fmt: skip
-            self.remote_signing_keys(pki)
+        root = pki.write_trust_root(settings.STIPULA_TRUST_ROOTS_DIR)
+        self.ok(_("Trusted root: %(path)s") % {"path": root})
+        self.p12_dir = pki.export_pkcs12(
+            [signer.label for signer in pki.extra_signers], DEMO_PKCS12_PASSWORD
+        )
+        self.ok(_("PKCS#12 file of every signatory in %(dir)s, password %(password)s")
+                % {"dir": self.p12_dir, "password": DEMO_PKCS12_PASSWORD})  # fmt: skip
+        self.remote_signing_keys(pki)
 
-            self.say(_(
-                "The %(n)d signatories sign in party order: %(a)d with their remote signing key, "
-                "%(b)d with a PKCS#12 file, %(c)d with their own signing tool. Each signature is "
-                "validated at once, with every earlier one (timestamp, OCSP)."
-            ) % {"n": len(signatories),
-                 "a": demo_data.SIGNING_WAYS.count(Signature.Method.PKCS11),
-                 "b": demo_data.SIGNING_WAYS.count(Signature.Method.PKCS12),
-                 "c": demo_data.SIGNING_WAYS.count(Signature.Method.EXTERNAL)})  # fmt: skip
-            for number, (signatory, way) in enumerate(
-                zip(signatories, demo_data.SIGNING_WAYS, strict=True), start=1
-            ):
-                start = time.monotonic()
-                signature = self.apply(way, agreement, signatory, pki)
-                passed = signature.indication == Signature.Indication.PASSED
-                (self.ok if passed else self.warn)(_(
-                    "%(number)2d. %(name)s (%(party)s), %(way)s: %(indication)s, %(level)s "
-                    "[%(seconds).1f s]"
-                ) % {"number": number, "name": signatory.full_name,
-                     "party": signatory.party.organisation.name, "way": METHOD_LABELS[way],
-                     "indication": signature.get_indication_display(),
-                     "level": signature.report.get("level"),
-                     "seconds": time.monotonic() - start})  # fmt: skip
+        self.say(_(
+            "The %(n)d signatories sign in party order: %(a)d with their remote signing key, "
+            "%(b)d with a PKCS#12 file, %(c)d with their own signing tool. Each signature is "
+            "validated at once, with every earlier one (timestamp, OCSP)."
+        ) % {"n": len(signatories),
+             "a": demo_data.SIGNING_WAYS.count(Signature.Method.PKCS11),
+             "b": demo_data.SIGNING_WAYS.count(Signature.Method.PKCS12),
+             "c": demo_data.SIGNING_WAYS.count(Signature.Method.EXTERNAL)})  # fmt: skip
+        for number, (signatory, way) in enumerate(
+            zip(signatories, demo_data.SIGNING_WAYS, strict=True), start=1
+        ):
+            start = time.monotonic()
+            signature = self.apply(way, agreement, signatory, pki)
+            passed = signature.indication == Signature.Indication.PASSED
+            (self.ok if passed else self.warn)(_(
+                "%(number)2d. %(name)s (%(party)s), %(way)s: %(indication)s, %(level)s "
+                "[%(seconds).1f s]"
+            ) % {"number": number, "name": signatory.full_name,
+                 "party": signatory.party.organisation.name, "way": METHOD_LABELS[way],
+                 "indication": signature.get_indication_display(),
+                 "level": signature.report.get("level"),
+                 "seconds": time.monotonic() - start})  # fmt: skip
 
         agreement.refresh_from_db()
         document = signing_document(agreement)
