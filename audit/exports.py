@@ -261,23 +261,8 @@ class HashingWriter:
             flush()
 
 
-CSV_HEADER = (
-    "seq",
-    "created_at",
-    "actor_id",
-    "actor_username",
-    "actor_role",
-    "action",
-    "object_type",
-    "object_id",
-    "agreement_id",
-    "payload",
-    "documents",
-    "reason",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
+# The CSV columns are the stored columns, in the chain's order.
+CSV_HEADER = ROW_COLUMNS
 
 
 _NEEDS_QUOTES = re.compile(r'[",\r\n]')
