@@ -42,6 +42,11 @@ INSTALLED_APPS = [
     "templates_docx",
     "signing",
     "registry",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -203,3 +208,44 @@ CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
     "schedule": crontab(hour=0, minute=30),
 }
 STIPULA_AUDIT_TSA_TIMEOUT = env.float("STIPULA_AUDIT_TSA_TIMEOUT", default=10.0)
+
+# The REST API (api/, issue 8): token authentication for systems, the session for the browser; one
+# error shape (api/errors.py); page-numbered lists; OpenAPI 3 schema by drf-spectacular.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Stipula API",
+    "DESCRIPTION": (
+        "Agreements between public bodies and their partners: drafting, negotiation, legal "
+        "review, PAdES signatures, registration and audit. Every action calls the same services "
+        'as the web interface. Errors: `{"error": {"code", "message", "details", '
+        '"fields"}}`.'
+    ),
+    "VERSION": "1",
+    "LICENSE": {"name": "AGPL-3.0-or-later"},
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
+
+# Webhooks (webhooks/): deliveries signed with HMAC-SHA256, retried with exponential backoff.
+STIPULA_WEBHOOK_MAX_ATTEMPTS = env.int("STIPULA_WEBHOOK_MAX_ATTEMPTS", default=6)
+STIPULA_WEBHOOK_BACKOFF_SECONDS = env.int("STIPULA_WEBHOOK_BACKOFF_SECONDS", default=30)
+STIPULA_WEBHOOK_TIMEOUT_SECONDS = env.float("STIPULA_WEBHOOK_TIMEOUT_SECONDS", default=10.0)

@@ -21,5 +21,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", StipulaAuthViewset().urls),
     path("pubblico/", include("registry.urls_public")),
+    path("api/", include("api.urls")),
     path("", site.urls),
 ]
