@@ -19,19 +19,12 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas
 
 from audit.models import AuditAction
+from stipula.pdf import fonts
 
 DEFAULT_MAX_ROWS = 20_000
 _MARGIN = 12 * mm
 _ROW = 11
 _FONT_SIZE = 7
-
-
-def _fonts() -> tuple[str, str, str]:
-    # The signing report's fonts: DejaVu (any character) when installed, else the PDF standard
-    # fonts (Latin-1 only).
-    from signing.report import _fonts as signing_fonts
-
-    return signing_fonts()
 
 
 def _fit(text: str, font: str, size: float, width: float) -> str:
@@ -54,7 +47,7 @@ _LABELS = dict(AuditAction.choices)
 
 class _Report:
     def __init__(self, out, filters, total: int, limit: int):
-        self.regular, self.bold, self.mono = _fonts()
+        self.regular, self.bold, self.mono = fonts()
         self.width, self.height = landscape(A4)
         self.canvas = canvas.Canvas(out, pagesize=landscape(A4), pageCompression=1)
         self.canvas.setTitle(_("Audit log report"))

@@ -1623,23 +1623,22 @@ def report_pdf(report: ProcedureReport) -> bytes:
     from reportlab.platypus import KeepTogether, PageBreak, Paragraph, Spacer, Table, TableStyle
     from reportlab.platypus.flowables import HRFlowable
 
-    # The signing reports' fonts, styles and page furniture (signing/report.py).
-    from signing.report import _build, _grid, _Styles, _text
+    from stipula.pdf import Styles, build, escape, grid
 
-    styles = _Styles()
+    styles = Styles()
     story: list = [Paragraph("Stipula", styles.title)]
     title = _("Procedure verification report")
-    story.append(Paragraph(_text(title), styles.subtitle))
+    story.append(Paragraph(escape(title), styles.subtitle))
     if report.is_period:
         scope = _("Agreements signed or registered from %(start)s to %(end)s: %(count)d.") % {
             "start": report.date_from.strftime("%d/%m/%Y"),
             "end": report.date_to.strftime("%d/%m/%Y"),
             "count": len(report.agreements),
         }
-        story.append(Paragraph(_text(scope), styles.body))
+        story.append(Paragraph(escape(scope), styles.body))
     story.append(
         Paragraph(
-            _text(_("Generated on %(time)s") % {"time": _rome(report.generated_at)}),
+            escape(_("Generated on %(time)s") % {"time": _rome(report.generated_at)}),
             styles.small,
         )
     )
@@ -1651,12 +1650,12 @@ def report_pdf(report: ProcedureReport) -> bytes:
         else _("Audit chain: BROKEN at event #%(seq)s: %(problem)s")
         % {"seq": chain.first_bad_seq, "problem": chain.problem}
     )
-    story.append(Paragraph(_text(chain_text), styles.body))
+    story.append(Paragraph(escape(chain_text), styles.body))
     story.append(HRFlowable(width="100%", color=colors.HexColor("#888888"), spaceBefore=4))
     if report.is_period:
         story.append(Spacer(1, 3 * mm))
         story.append(
-            _grid(
+            grid(
                 [_("No."), _("Subject"), _("State"), _("Outcome"), _("Failed checks")],
                 [
                     [
@@ -1674,7 +1673,7 @@ def report_pdf(report: ProcedureReport) -> bytes:
         )
         if not report.agreements:
             story.append(
-                Paragraph(_text(_("No agreement was concluded in the period.")), styles.body)
+                Paragraph(escape(_("No agreement was concluded in the period.")), styles.body)
             )
     for index, item in enumerate(report.agreements):
         if report.is_period or index:
@@ -1682,7 +1681,7 @@ def report_pdf(report: ProcedureReport) -> bytes:
         story.append(Spacer(1, 3 * mm))
         story.append(
             Paragraph(
-                _text(
+                escape(
                     _("Agreement no. %(number)d: %(subject)s")
                     % {"number": item.agreement_id, "subject": item.subject}
                 ),
@@ -1696,16 +1695,16 @@ def report_pdf(report: ProcedureReport) -> bytes:
         if item.registration:
             facts.append(f"{_('Registration')}: {item.registration}")
         facts.append(f"{_('Outcome')}: {item.status_label}")
-        story.append(Paragraph(_text(" · ".join(facts)), styles.body))
+        story.append(Paragraph(escape(" · ".join(facts)), styles.body))
         for check in item.checks:
             colour = colors.HexColor(STATUS_COLOURS[check.status])
             head = Table(
                 [
                     [
-                        Paragraph(_text(check.title), styles.heading),
+                        Paragraph(escape(check.title), styles.heading),
                         Paragraph(
                             f'<font color="{STATUS_COLOURS[check.status]}"><b>'
-                            f"{_text(check.status_label)}</b></font>",
+                            f"{escape(check.status_label)}</b></font>",
                             styles.body,
                         ),
                     ]
@@ -1721,7 +1720,7 @@ def report_pdf(report: ProcedureReport) -> bytes:
                     ]
                 )
             )
-            block = [head, Paragraph(_text(check.summary), styles.body)]
+            block = [head, Paragraph(escape(check.summary), styles.body)]
             for evidence in check.evidence:
                 mark = {True: "✓", False: "✗", None: "•"}[evidence.ok]
                 detail = evidence.text
@@ -1735,10 +1734,10 @@ def report_pdf(report: ProcedureReport) -> bytes:
                     )
                 if evidence.refs:
                     detail += "  [" + ", ".join(f"{k} {v}" for k, v in evidence.refs) + "]"
-                block.append(Paragraph(_text(f"{mark} {detail}"), styles.body))
+                block.append(Paragraph(escape(f"{mark} {detail}"), styles.body))
                 for label, value in evidence.hashes:
-                    block.append(Paragraph(_text(f"{label}: {value}"), styles.mono))
+                    block.append(Paragraph(escape(f"{label}: {value}"), styles.mono))
             story.append(Spacer(1, 2 * mm))
             story.append(KeepTogether(block[:4]))
             story.extend(block[4:])
-    return _build(story, title=title)
+    return build(story, title=title)

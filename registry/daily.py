@@ -81,7 +81,7 @@ from registry.models import (
     RegistrationChange,
     hex_to_base64,
 )
-from registry.pdf import ROME, Styles, escape, rome
+from stipula.pdf import ROME, Styles, escape, rome
 
 log = logging.getLogger(__name__)
 

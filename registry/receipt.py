@@ -24,7 +24,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from registry.models import hex_to_base64
-from registry.pdf import Styles, escape, rome
+from stipula.pdf import Styles, escape, rome
 
 QR_SIZE = 32 * mm
 MARGIN = 18 * mm

@@ -17,12 +17,9 @@ JSON and Europe/Rome in the PDF.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
-import io
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch
@@ -31,16 +28,10 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_LEFT
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import (
     KeepTogether,
     Paragraph,
-    SimpleDocTemplate,
     Spacer,
     Table,
     TableStyle,
@@ -50,6 +41,7 @@ from reportlab.platypus.flowables import HRFlowable
 from agreements.models import Agreement
 from signing.models import Signature, SignatureValidation, SigningDocument
 from signing.selectors import signing_document, signing_status
+from stipula.pdf import Styles, build, escape, grid
 
 SCHEMA = "stipula/signature-validation-report/1"
 ROME = ZoneInfo("Europe/Rome")
@@ -248,63 +240,6 @@ def report_json(signature: Signature) -> dict:
 
 # PDF ---------------------------------------------------------------------------------------
 
-_FONT_DIRS = ("/usr/share/fonts/truetype/dejavu",)
-
-
-@functools.cache
-def _fonts() -> tuple[str, str, str]:
-    """Regular, bold and monospaced fonts: DejaVu (any character) when installed, else the PDF
-    standard fonts (Latin-1 only)."""
-    files = {
-        "StipulaSans": "DejaVuSans.ttf",
-        "StipulaSans-Bold": "DejaVuSans-Bold.ttf",
-        "StipulaMono": "DejaVuSansMono.ttf",
-    }
-    for folder in _FONT_DIRS:
-        paths = {name: Path(folder) / file for name, file in files.items()}
-        if all(path.exists() for path in paths.values()):
-            for name, path in paths.items():
-                pdfmetrics.registerFont(TTFont(name, str(path)))
-            return "StipulaSans", "StipulaSans-Bold", "StipulaMono"
-    return "Helvetica", "Helvetica-Bold", "Courier"
-
-
-class _Styles:
-    def __init__(self):
-        regular, bold, mono = _fonts()
-        self.title = ParagraphStyle("title", fontName=bold, fontSize=16, leading=20)
-        self.subtitle = ParagraphStyle("subtitle", fontName=regular, fontSize=12, leading=16)
-        self.heading = ParagraphStyle(
-            "heading",
-            fontName=bold,
-            fontSize=11,
-            leading=14,
-            spaceBefore=8,
-            spaceAfter=4,
-            keepWithNext=1,
-        )
-        self.body = ParagraphStyle("body", fontName=regular, fontSize=9, leading=12)
-        self.label = ParagraphStyle(
-            "label", parent=self.body, fontName=bold, textColor=colors.HexColor("#444444")
-        )
-        self.mono = ParagraphStyle(
-            "mono", fontName=mono, fontSize=7.5, leading=10, alignment=TA_LEFT
-        )
-        self.small = ParagraphStyle(
-            "small", parent=self.body, fontSize=8, leading=10, textColor=colors.HexColor("#555555")
-        )
-
-
-def _text(value) -> str:
-    """Plain text made safe for reportlab's Paragraph mark-up."""
-    return (
-        str(value)
-        .replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("\n", "<br/>")
-    )
-
 
 def _rome(moment) -> str:
     if isinstance(moment, str):
@@ -335,12 +270,12 @@ def _person(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
-def _pairs(rows: list[tuple[str, object]], styles: _Styles, *, mono=()) -> Table:
+def _pairs(rows: list[tuple[str, object]], styles: Styles, *, mono=()) -> Table:
     """A two-column table of labels and values; values whose label is in ``mono`` are hashes."""
     data = [
         [
-            Paragraph(_text(label), styles.label),
-            Paragraph(_text(value), styles.mono if label in mono else styles.body),
+            Paragraph(escape(label), styles.label),
+            Paragraph(escape(value), styles.mono if label in mono else styles.body),
         ]
         for label, value in rows
     ]
@@ -359,30 +294,13 @@ def _pairs(rows: list[tuple[str, object]], styles: _Styles, *, mono=()) -> Table
     return table
 
 
-def _grid(header: list[str], rows: list[list], widths: list[float], styles: _Styles) -> Table:
-    data = [[Paragraph(_text(h), styles.label) for h in header]]
-    data += [[Paragraph(_text(cell), styles.body) for cell in row] for row in rows]
-    table = Table(data, colWidths=widths, repeatRows=1)
-    table.setStyle(
-        TableStyle(
-            [
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LINEBELOW", (0, 0), (-1, 0), 0.75, colors.HexColor("#888888")),
-                ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#dddddd")),
-                ("LEFTPADDING", (0, 0), (-1, -1), 2),
-            ]
-        )
-    )
-    return table
-
-
-def _header(story: list, styles: _Styles, *, title: str, agreement: Agreement) -> None:
+def _header(story: list, styles: Styles, *, title: str, agreement: Agreement) -> None:
     # "Stipula" is the product's name: not translated.
     story.append(Paragraph("Stipula", styles.title))
-    story.append(Paragraph(_text(title), styles.subtitle))
+    story.append(Paragraph(escape(title), styles.subtitle))
     story.append(
         Paragraph(
-            _text(
+            escape(
                 _("Agreement no. %(number)d: %(subject)s")
                 % {"number": agreement.pk, "subject": agreement.subject}
             ),
@@ -390,7 +308,9 @@ def _header(story: list, styles: _Styles, *, title: str, agreement: Agreement) -
         )
     )
     story.append(
-        Paragraph(_text(_("Generated on %(time)s") % {"time": _rome(timezone.now())}), styles.small)
+        Paragraph(
+            escape(_("Generated on %(time)s") % {"time": _rome(timezone.now())}), styles.small
+        )
     )
     story.append(HRFlowable(width="100%", color=colors.HexColor("#888888"), spaceBefore=4))
 
@@ -407,14 +327,14 @@ def _token_summary(report: dict) -> str:
 
 
 def _signature_story(
-    signature: Signature, document: SigningDocument | None, styles: _Styles
+    signature: Signature, document: SigningDocument | None, styles: Styles
 ) -> list:
     """The flowables describing one signature: outcome, certificate, times, hashes, runs."""
     runs = validation_runs(signature)
     current = runs[-1]
     report = current.report
     signatory = signature.signatory
-    story = [Paragraph(_text(_("Outcome")), styles.heading)]
+    story = [Paragraph(escape(_("Outcome")), styles.heading)]
     story.append(
         _pairs(
             [
@@ -429,7 +349,7 @@ def _signature_story(
             styles,
         )
     )
-    story.append(Paragraph(_text(_("Signer certificate")), styles.heading))
+    story.append(Paragraph(escape(_("Signer certificate")), styles.heading))
     fingerprint = _("SHA-256 fingerprint")
     story.append(
         _pairs(
@@ -444,7 +364,7 @@ def _signature_story(
             mono={fingerprint},
         )
     )
-    story.append(Paragraph(_text(_("Signature")), styles.heading))
+    story.append(Paragraph(escape(_("Signature")), styles.heading))
     story.append(
         _pairs(
             [
@@ -478,11 +398,11 @@ def _signature_story(
             *hashes,
             (_("Current revision"), document.current_sha256),
         ]
-    story.append(Paragraph(_text(_("Documents (SHA-256)")), styles.heading))
+    story.append(Paragraph(escape(_("Documents (SHA-256)")), styles.heading))
     story.append(_pairs(hashes, styles, mono={label for label, _value in hashes}))
-    story.append(Paragraph(_text(_("Validation runs")), styles.heading))
+    story.append(Paragraph(escape(_("Validation runs")), styles.heading))
     story.append(
-        _grid(
+        grid(
             ["#", _("Time"), _("By"), _("Validation"), _("Indication"), _("Sub-indication")],
             [
                 [
@@ -508,7 +428,7 @@ def _signature_story(
     return story
 
 
-def _signatory_table(signature: Signature, styles: _Styles) -> Table:
+def _signatory_table(signature: Signature, styles: Styles) -> Table:
     signatory = signature.signatory
     return _pairs(
         [
@@ -520,38 +440,10 @@ def _signatory_table(signature: Signature, styles: _Styles) -> Table:
     )
 
 
-def _build(story: list, *, title: str, author: str = "Stipula") -> bytes:
-    buffer = io.BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
-        title=title,
-        author=author,
-        creator="Stipula",
-        lang=translation.get_language() or "",
-    )
-    regular = _fonts()[0]
-
-    def page_number(canvas, doc):
-        canvas.saveState()
-        canvas.setFont(regular, 8)
-        canvas.drawRightString(
-            A4[0] - 18 * mm, 10 * mm, _("Page %(number)d") % {"number": doc.page}
-        )
-        canvas.restoreState()
-
-    document.build(story, onFirstPage=page_number, onLaterPages=page_number)
-    return buffer.getvalue()
-
-
 def report_pdf(signature: Signature) -> bytes:
     """The validation report of one signature as a PDF, in the active language."""
     signature = _fresh(signature)
-    styles = _Styles()
+    styles = Styles()
     agreement = signature.signatory.party.agreement
     title = _("Signature validation report")
     story: list = []
@@ -559,23 +451,23 @@ def report_pdf(signature: Signature) -> bytes:
     story.append(Spacer(1, 4 * mm))
     story.append(_signatory_table(signature, styles))
     story.extend(_signature_story(signature, signing_document(agreement), styles))
-    return _build(story, title=f"{title} – {signature.signatory.full_name}")
+    return build(story, title=f"{title} – {signature.signatory.full_name}")
 
 
 def agreement_signatures_pdf(agreement: Agreement) -> bytes:
     """Every required signatory of ``agreement`` with the state of their signature, then the
     report of each signature made, as one PDF in the active language."""
     agreement = Agreement.objects.get(pk=agreement.pk)
-    styles = _Styles()
+    styles = Styles()
     title = _("Signatures of the agreement")
     document = signing_document(agreement)
     rows = signing_status(agreement, None)
     story: list = []
     _header(story, styles, title=title, agreement=agreement)
-    story.append(Paragraph(_text(_("Document for signing (SHA-256)")), styles.heading))
+    story.append(Paragraph(escape(_("Document for signing (SHA-256)")), styles.heading))
     if document is None:
         story.append(
-            Paragraph(_text(_("The document for signing is not prepared yet.")), styles.body)
+            Paragraph(escape(_("The document for signing is not prepared yet.")), styles.body)
         )
     else:
         hashes = [
@@ -587,9 +479,9 @@ def agreement_signatures_pdf(agreement: Agreement) -> bytes:
             story.append(
                 _pairs([(_("Level of the document"), _coded(document.level, LEVEL_LABELS))], styles)
             )
-    story.append(Paragraph(_text(_("Signatories")), styles.heading))
+    story.append(Paragraph(escape(_("Signatories")), styles.heading))
     story.append(
-        _grid(
+        grid(
             ["#", _("Signatory"), _("Party"), _("Indication"), _("Level"), _("Timestamp time")],
             [
                 [
@@ -612,7 +504,7 @@ def agreement_signatures_pdf(agreement: Agreement) -> bytes:
             continue
         block = [
             Paragraph(
-                _text(
+                escape(
                     _("%(order)d. %(name)s for %(party)s")
                     % {
                         "order": row.order,
@@ -628,4 +520,4 @@ def agreement_signatures_pdf(agreement: Agreement) -> bytes:
         # The name stays on the same page as the outcome of its signature.
         story.append(KeepTogether(block + details[:2]))
         story.extend(details[2:])
-    return _build(story, title=f"{title} – {agreement.pk}")
+    return build(story, title=f"{title} – {agreement.pk}")
