@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "stipula.middleware.RequestIdMiddleware",
     # viewflow's Material frontend: puts the site and app on request.resolver_match, and handles
     # Turbo form submissions (viewflow's AppConfig would otherwise add these silently).
+    # Before SiteMiddleware's 403: records non-auditors' attempts to open the audit workspace.
+    "stipula.middleware.AuditLogRefusalMiddleware",
     "viewflow.middleware.SiteMiddleware",
     "viewflow.middleware.HotwireTurboMiddleware",
 ]
@@ -243,6 +245,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # The same choices reach the schema through several fields: one named enum each.
+    "ENUM_NAME_OVERRIDES": {
+        "AgreementStateEnum": "agreements.models.AgreementState",
+        "AgreementKindEnum": "agreements.models.Agreement.Kind",
+        "OrganisationKindEnum": "agreements.models.Organisation.Kind",
+        "ProposalStatusEnum": "agreements.models.ProposalStatus",
+        "TemplateVariableKindEnum": "api.serializers.TEMPLATE_VARIABLE_KINDS",
+    },
 }
 
 # Webhooks (webhooks/): deliveries signed with HMAC-SHA256, retried with exponential backoff.

@@ -24,3 +24,6 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("", site.urls),
 ]
+
+# Under /api/ a URL that no view matches answers in the API's error shape.
+handler404 = "api.errors.handler404"

@@ -662,6 +662,11 @@ def test_the_audit_log_is_for_auditors_only(browser, officer, ready_agreement):
     latest = AuditEvent.objects.filter(agreement_id=ready_agreement.pk).order_by("-seq").first()
     assert f'data-seq="{latest.seq}"' in page.content.decode()
     assert browser(officer).get(reverse("auditlog:index")).status_code == 403
+    # The refused attempt is in the audit trail, though viewflow refuses it before our view.
+    refusal = AuditEvent.objects.order_by("-seq").first()
+    assert refusal.actor_id == officer.pk
+    assert refusal.action == AuditAction.ACTION_REFUSED
+    assert refusal.payload_data["attempted"] == "audit.view"
 
 
 # Language ------------------------------------------------------------------------------------
