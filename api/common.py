@@ -37,6 +37,9 @@ ERRORS = {
     401: _error(gettext_lazy("No or unknown credentials.")),
     403: _error(gettext_lazy("You may not do this.")),
     404: _error(gettext_lazy("No such object, or you may not see it.")),
+    406: _error(
+        gettext_lazy("The Accept header asks for a media type this endpoint does not serve.")
+    ),
     409: _error(
         gettext_lazy("The action is not allowed in the current state, or someone changed it first.")
     ),
@@ -45,9 +48,9 @@ ERRORS = {
     503: _error(gettext_lazy("The document converter is not available now: try again later.")),
 }
 # For read-only endpoints.
-READ_ERRORS = {k: ERRORS[k] for k in (401, 403, 404)}
+READ_ERRORS = {k: ERRORS[k] for k in (401, 403, 404, 406)}
 # For lists: a filter or page that is not valid is a 400 or a 404 (a page past the end).
-LIST_ERRORS = {k: ERRORS[k] for k in (400, 401, 403, 404)}
+LIST_ERRORS = {k: ERRORS[k] for k in (400, 401, 403, 404, 406)}
 
 
 def json_errors(errors: dict) -> dict:

@@ -252,6 +252,8 @@ SPECTACULAR_SETTINGS = {
         "OrganisationKindEnum": "agreements.models.Organisation.Kind",
         "ProposalStatusEnum": "agreements.models.ProposalStatus",
         "TemplateVariableKindEnum": "api.serializers.TEMPLATE_VARIABLE_KINDS",
+        "ExportJobStatusEnum": "audit.models.ExportJob.Status",
+        "ProcedureStatusEnum": "audit.procedure.Status",
     },
 }
 
