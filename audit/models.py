@@ -71,6 +71,11 @@ class AuditAction(models.TextChoices):
     AUDIT_EXPORTED = "audit.exported", _("Audit log exported")
     AUDIT_BUNDLE_EXPORTED = "audit.bundle_exported", _("Audit bundle exported")
     PROCEDURE_REPORT_VIEWED = "audit.procedure_report", _("Procedure verification report produced")
+    # Webhooks (webhooks/): which systems hear of the agreements, and when they were asked to.
+    WEBHOOK_SUBSCRIBED = "webhook.subscribed", _("Webhook subscription created")
+    WEBHOOK_UNSUBSCRIBED = "webhook.unsubscribed", _("Webhook subscription deleted")
+    WEBHOOK_PINGED = "webhook.pinged", _("Webhook test delivery queued")
+    WEBHOOK_REDELIVERED = "webhook.redelivered", _("Webhook delivery sent again")
 
 
 class AuditEvent(models.Model):

@@ -254,6 +254,7 @@ SPECTACULAR_SETTINGS = {
         "TemplateVariableKindEnum": "api.serializers.TEMPLATE_VARIABLE_KINDS",
         "ExportJobStatusEnum": "audit.models.ExportJob.Status",
         "ProcedureStatusEnum": "audit.procedure.Status",
+        "WebhookDeliveryStatusEnum": "webhooks.models.Delivery.Status",
     },
 }
 
@@ -261,3 +262,10 @@ SPECTACULAR_SETTINGS = {
 STIPULA_WEBHOOK_MAX_ATTEMPTS = env.int("STIPULA_WEBHOOK_MAX_ATTEMPTS", default=6)
 STIPULA_WEBHOOK_BACKOFF_SECONDS = env.int("STIPULA_WEBHOOK_BACKOFF_SECONDS", default=30)
 STIPULA_WEBHOOK_TIMEOUT_SECONDS = env.float("STIPULA_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Allow targets on loopback, link-local or reserved addresses (development only; webhooks/targets).
+STIPULA_WEBHOOK_ALLOW_LOCAL = env.bool("STIPULA_WEBHOOK_ALLOW_LOCAL", default=False)
+# Audit events -> deliveries, and sending the due ones (or `manage.py webhooks_dispatch --loop`).
+CELERY_BEAT_SCHEDULE["webhooks-dispatch"] = {
+    "task": "webhooks.dispatch",
+    "schedule": float(env.int("STIPULA_WEBHOOK_DISPATCH_EVERY_SECONDS", default=15)),
+}
