@@ -12,6 +12,7 @@ Errors are always JSON, even from an endpoint whose success is a file.
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, serializers, status
@@ -101,6 +102,11 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         message = str(exc.args[0]) if exc.args and exc.args[0] else None
         exc = exceptions.PermissionDenied(message)
+    elif isinstance(exc, SuspiciousOperation):
+        # TooManyFieldsSent, RequestDataTooBig…: Django's own handler answers 400 for these.
+        exc = exceptions.ParseError(
+            _("The request has too many fields or is too large: send fewer or smaller values.")
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         # Not an error we know: log it with its traceback, answer without one.

@@ -4,13 +4,14 @@ documentation at /api/docs/ (Swagger UI) and /api/redoc/ (ReDoc), served from th
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from api import agreements, audit, registry, signing
+from api import agreements, audit, registry, signing, workflow
 from webhooks import api as webhooks
 
 app_name = "api"
 
 v1 = [
     *agreements.urlpatterns,
+    *workflow.urlpatterns,
     *signing.urlpatterns,
     *registry.urlpatterns,
     *audit.urlpatterns,
