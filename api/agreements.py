@@ -63,6 +63,7 @@ from api.common import (
     AGREEMENT_ID,
     ERRORS,
     LIST_ERRORS,
+    MAX_ID,
     PDF_CONTENT_TYPE,
     READ_ERRORS,
     DocxRenderer,
@@ -77,12 +78,19 @@ from audit.models import AuditEvent
 from stipula.errors import NotFound
 from templates_docx.context import COMPUTED_VARIABLES, user_variables
 from templates_docx.conversion import docx_to_pdf
-from templates_docx.selectors import template_list, template_version_by_id, template_versions
+from templates_docx.selectors import (
+    template_list,
+    template_version_by_id,
+    template_version_docx,
+    template_versions,
+)
+from templates_docx.services import template_upload
 
 VERSION_NUMBER = path_id("number", gettext_lazy("The version's number, from 1."))
 ROUND_NUMBER = path_id("number", gettext_lazy("The round's number, from 1."))
 PROPOSAL_ID = path_id("proposal_id", gettext_lazy("The proposal's id."))
 TEMPLATE_ID = path_id("template_id", gettext_lazy("The template's id."))
+TEMPLATE_VERSION_NUMBER = path_id("number", gettext_lazy("The template version's number, from 1."))
 TRANSITION_NAME = OpenApiParameter(
     "name",
     str,
@@ -211,6 +219,7 @@ def _require_library(user) -> None:
 class TemplateListView(generics.GenericAPIView):
     serializer_class = s.TemplateSerializer
     filter_backends = []
+    parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
         tags=[T_TEMPLATES],
@@ -233,6 +242,46 @@ class TemplateListView(generics.GenericAPIView):
         page = self.paginate_queryset(template_list(kind=kind))
         return self.get_paginated_response(s.TemplateSerializer(page, many=True).data)
 
+    @extend_schema(
+        tags=[T_TEMPLATES],
+        summary=gettext_lazy(
+            "Upload a DOCX template: a new template, or the next version of the one with this "
+            "name (legal officers, administrators)"
+        ),
+        request={"multipart/form-data": s.TemplateUploadSerializer},
+        responses={201: s.TemplateDetailSerializer, **UPLOAD_ERRORS},
+    )
+    def post(self, request):
+        # No check before the service: it decides who may upload, and records a refusal.
+        body = s.TemplateUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        version = template_upload(
+            actor=request.user,
+            name=data["name"],
+            kind=data["kind"],
+            docx=docx_bytes(data["docx"]),
+            description=data["description"],
+            note=data["note"],
+        )
+        return Response(
+            s.TemplateDetailSerializer(_template_detail(version.template_id)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+def _template(template_id: int):
+    template = next((t for t in template_list() if t.pk == template_id), None)
+    if template is None:
+        raise Http404(_("There is no such template."))
+    return template
+
+
+def _template_detail(template_id: int):
+    template = _template(template_id)
+    template.versions_list = list(template_versions(template))
+    return template
+
 
 class TemplateDetailView(APIView):
     @extend_schema(
@@ -243,11 +292,62 @@ class TemplateDetailView(APIView):
     )
     def get(self, request, template_id: int):
         _require_library(request.user)
-        template = next((t for t in template_list() if t.pk == template_id), None)
-        if template is None:
-            raise Http404(_("There is no such template."))
-        template.versions_list = list(template_versions(template))
-        return Response(s.TemplateDetailSerializer(template).data)
+        return Response(s.TemplateDetailSerializer(_template_detail(template_id)).data)
+
+
+class TemplateVersionCreateView(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        tags=[T_TEMPLATES],
+        summary=gettext_lazy(
+            "Upload the next version of a template (legal officers, administrators)"
+        ),
+        parameters=[TEMPLATE_ID],
+        request={"multipart/form-data": s.DocxUploadSerializer},
+        responses={201: s.TemplateVersionSerializer, **UPLOAD_ERRORS},
+    )
+    def post(self, request, template_id: int):
+        # As the library's «Upload a new version»: the upload form with the template's name and
+        # kind. The service decides who may upload, and records a refusal.
+        template = _template(template_id)
+        body = s.DocxUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = template_upload(
+            actor=request.user,
+            name=template.name,
+            kind=template.kind,
+            docx=docx_bytes(body.validated_data["docx"]),
+            note=body.validated_data["note"],
+        )
+        return Response(s.TemplateVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class TemplateVersionDocxView(APIView):
+    renderer_classes = [JSONRenderer, DocxRenderer]
+
+    @extend_schema(
+        tags=[T_TEMPLATES],
+        summary=gettext_lazy("The DOCX of a template version (legal officers, administrators)"),
+        parameters=[TEMPLATE_ID, TEMPLATE_VERSION_NUMBER],
+        responses=file_responses(DOCX_CONTENT_TYPE, DOCX_FILE, {**READ_ERRORS, 422: ERRORS[422]}),
+    )
+    def get(self, request, template_id: int, number: int):
+        _require_library(request.user)
+        version = template_versions(_template(template_id)).filter(number=number).first()
+        if version is None:
+            raise Http404(_("This template version does not exist."))
+        try:
+            # The stored bytes, checked against the SHA-256 recorded at upload (422 if altered).
+            data = template_version_docx(version)
+        except FileNotFoundError:
+            raise Http404(_("The file of this template is missing from the storage.")) from None
+        return FileResponse(
+            io.BytesIO(data),
+            as_attachment=True,
+            filename=f"{version.template.name} v{version.number}.docx",
+            content_type=DOCX_CONTENT_TYPE,
+        )
 
 
 # Agreements --------------------------------------------------------------------------------
@@ -411,8 +511,16 @@ class TimelineView(generics.GenericAPIView):
 # Versions ----------------------------------------------------------------------------------
 
 
+def _storable(*ids: int) -> bool:
+    """Whether the ids fit the database's integers: a larger one is simply not found (the
+    database would fail on it, through a join)."""
+    return all(0 < i <= MAX_ID for i in ids)
+
+
 def _version(user, pk, number) -> AgreementVersion:
-    version = visible_version(user, agreement_pk=pk, number=number)
+    version = None
+    if _storable(pk, number):
+        version = visible_version(user, agreement_pk=pk, number=number)
     if version is None:
         raise Http404(_("There is no such version, or you may not see it."))
     return version
@@ -596,25 +704,13 @@ class CompareView(APIView):
     )
     def get(self, request, id: int):  # noqa: A002
         old, new, redline, _title = _redline(request, id)
-        summary = redline.summary
         query = f"?old={old.number}&new={new.number}"
         return Response(
             s.RedlineSerializer(
                 {
                     "old": old.number,
                     "new": new.number,
-                    "has_changes": redline.has_changes,
-                    "summary_text": _summary_text(redline),
-                    "summary": {
-                        "paragraphs_inserted": summary.paragraphs_inserted,
-                        "paragraphs_deleted": summary.paragraphs_deleted,
-                        "paragraphs_changed": summary.paragraphs_changed,
-                        "words_inserted": summary.words_inserted,
-                        "words_deleted": summary.words_deleted,
-                    },
-                    "html": redline.to_html(
-                        inserted_label=_("Inserted"), deleted_label=_("Deleted")
-                    ),
+                    **_redline_body(redline),
                     "docx_url": reverse("api:compare-docx", args=[id]) + query,
                     "pdf_url": reverse("api:compare-pdf", args=[id]) + query,
                 }
@@ -622,10 +718,32 @@ class CompareView(APIView):
         )
 
 
+def _redline_body(redline) -> dict:
+    """What a comparison answers, whatever it compares (as the redline page shows it)."""
+    summary = redline.summary
+    return {
+        "has_changes": redline.has_changes,
+        "summary_text": _summary_text(redline),
+        "summary": {
+            "paragraphs_inserted": summary.paragraphs_inserted,
+            "paragraphs_deleted": summary.paragraphs_deleted,
+            "paragraphs_changed": summary.paragraphs_changed,
+            "words_inserted": summary.words_inserted,
+            "words_deleted": summary.words_deleted,
+        },
+        "html": redline.to_html(inserted_label=_("Inserted"), deleted_label=_("Deleted")),
+    }
+
+
 def _redline_file(request, pk, fmt: str):
     old, new, redline, title = _redline(request, pk)
-    docx = redline.to_docx(title=title, summary=_summary_text(redline))
     name = f"agreement-{pk}-v{old.number}-v{new.number}-redline"
+    return _redline_download(redline, title=title, name=name, fmt=fmt)
+
+
+def _redline_download(redline, *, title: str, name: str, fmt: str):
+    """The comparison as a DOCX with tracked changes, or that DOCX as a PDF."""
+    docx = redline.to_docx(title=title, summary=_summary_text(redline))
     if fmt == "docx":
         return FileResponse(
             io.BytesIO(docx),
@@ -673,7 +791,9 @@ class ComparePdfView(APIView):
 
 
 def _round(user, pk, number) -> NegotiationRound:
-    round_ = round_for_page(user, agreement_pk=pk, number=number)
+    round_ = None
+    if _storable(pk, number):
+        round_ = round_for_page(user, agreement_pk=pk, number=number)
     if round_ is None:
         raise Http404(_("There is no such negotiation round, or you are not invited to it."))
     return round_
@@ -813,7 +933,9 @@ class CommentCreateView(APIView):
 
 
 def _proposal(user, pk, proposal_pk):
-    proposal = visible_proposal(user, agreement_pk=pk, proposal_pk=proposal_pk)
+    proposal = None
+    if _storable(pk, proposal_pk):
+        proposal = visible_proposal(user, agreement_pk=pk, proposal_pk=proposal_pk)
     if proposal is None:
         raise Http404(_("There is no such proposal, or you may not see it."))
     return proposal
@@ -893,6 +1015,79 @@ class ProposalPdfView(APIView):
         )
 
 
+def _proposal_redline(request, pk, proposal_pk):
+    """A proposal compared with the version its round negotiates on (as the proposal's redline
+    page: agreements.views_drafting.proposal_redline)."""
+    proposal = _proposal(request.user, pk, proposal_pk)
+    base = proposal.round.version
+    redline = compare(
+        _checked_docx(base.docx, base.docx_sha256),
+        _checked_docx(proposal.docx, proposal.docx_sha256),
+    )
+    title = _("Agreement no. %(number)d: changes from %(old)s to %(new)s") % {
+        "number": proposal.round.agreement_id,
+        "old": _("version %(number)d") % {"number": base.number},
+        "new": _("the proposal of %(party)s") % {"party": proposal.party.organisation.name},
+    }
+    return proposal, base, redline, title
+
+
+def _proposal_redline_file(request, pk, proposal_pk, fmt: str):
+    proposal, _base, redline, title = _proposal_redline(request, pk, proposal_pk)
+    name = f"agreement-{pk}-proposal-{proposal.pk}-redline"
+    return _redline_download(redline, title=title, name=name, fmt=fmt)
+
+
+class ProposalRedlineView(APIView):
+    @extend_schema(
+        tags=[T_NEGOTIATION],
+        summary=gettext_lazy("A proposal compared with its round's version, word by word"),
+        parameters=[AGREEMENT_ID, PROPOSAL_ID],
+        responses={200: s.ProposalRedlineSerializer, **READ_ERRORS, 422: ERRORS[422]},
+    )
+    def get(self, request, id: int, proposal_id: int):  # noqa: A002
+        proposal, base, redline, _title = _proposal_redline(request, id, proposal_id)
+        return Response(
+            s.ProposalRedlineSerializer(
+                {
+                    "version": base.number,
+                    "proposal": proposal.pk,
+                    **_redline_body(redline),
+                    "docx_url": reverse("api:proposal-redline-docx", args=[id, proposal.pk]),
+                    "pdf_url": reverse("api:proposal-redline-pdf", args=[id, proposal.pk]),
+                }
+            ).data
+        )
+
+
+class ProposalRedlineDocxView(APIView):
+    renderer_classes = [JSONRenderer, DocxRenderer]
+
+    @extend_schema(
+        tags=[T_NEGOTIATION],
+        summary=gettext_lazy("A proposal's comparison as a DOCX with tracked changes"),
+        parameters=[AGREEMENT_ID, PROPOSAL_ID],
+        responses=file_responses(DOCX_CONTENT_TYPE, DOCX_FILE, {**READ_ERRORS, 422: ERRORS[422]}),
+    )
+    def get(self, request, id: int, proposal_id: int):  # noqa: A002
+        return _proposal_redline_file(request, id, proposal_id, "docx")
+
+
+class ProposalRedlinePdfView(APIView):
+    renderer_classes = [JSONRenderer, PdfRenderer]
+
+    @extend_schema(
+        tags=[T_NEGOTIATION],
+        summary=gettext_lazy("A proposal's comparison as a PDF"),
+        parameters=[AGREEMENT_ID, PROPOSAL_ID],
+        responses=file_responses(
+            PDF_CONTENT_TYPE, PDF_FILE, {**READ_ERRORS, 422: ERRORS[422], 503: ERRORS[503]}
+        ),
+    )
+    def get(self, request, id: int, proposal_id: int):  # noqa: A002
+        return _proposal_redline_file(request, id, proposal_id, "pdf")
+
+
 class ProposalAcceptView(APIView):
     @extend_schema(
         tags=[T_NEGOTIATION],
@@ -936,6 +1131,16 @@ urlpatterns = [
     path("organisations/", OrganisationListView.as_view(), name="organisation-list"),
     path("templates/", TemplateListView.as_view(), name="template-list"),
     path("templates/<int:template_id>/", TemplateDetailView.as_view(), name="template-detail"),
+    path(
+        "templates/<int:template_id>/versions/",
+        TemplateVersionCreateView.as_view(),
+        name="template-versions",
+    ),
+    path(
+        "templates/<int:template_id>/versions/<int:number>/docx/",
+        TemplateVersionDocxView.as_view(),
+        name="template-version-docx",
+    ),
     path("agreements/", AgreementListView.as_view(), name="agreement-list"),
     path(A, AgreementDetailView.as_view(), name="agreement-detail"),
     path(f"{A}transitions/<str:name>/", TransitionView.as_view(), name="agreement-transition"),
@@ -960,6 +1165,21 @@ urlpatterns = [
     path(f"{A}proposals/<int:proposal_id>/", ProposalDetailView.as_view(), name="proposal-detail"),
     path(f"{A}proposals/<int:proposal_id>/docx/", ProposalDocxView.as_view(), name="proposal-docx"),
     path(f"{A}proposals/<int:proposal_id>/pdf/", ProposalPdfView.as_view(), name="proposal-pdf"),
+    path(
+        f"{A}proposals/<int:proposal_id>/redline/",
+        ProposalRedlineView.as_view(),
+        name="proposal-redline",
+    ),
+    path(
+        f"{A}proposals/<int:proposal_id>/redline/docx/",
+        ProposalRedlineDocxView.as_view(),
+        name="proposal-redline-docx",
+    ),
+    path(
+        f"{A}proposals/<int:proposal_id>/redline/pdf/",
+        ProposalRedlinePdfView.as_view(),
+        name="proposal-redline-pdf",
+    ),
     path(
         f"{A}proposals/<int:proposal_id>/accept/",
         ProposalAcceptView.as_view(),

@@ -134,6 +134,7 @@ class TemplateVersionSerializer(serializers.Serializer):
     computed_variables = serializers.SerializerMethodField(
         help_text=_("The values taken from the agreement itself.")
     )
+    docx_url = serializers.SerializerMethodField(help_text=_("The template's DOCX file."))
 
     @extend_schema_field(TemplateVariableSerializer(many=True))
     def get_user_variables(self, version):
@@ -144,6 +145,9 @@ class TemplateVersionSerializer(serializers.Serializer):
 
     def get_computed_variables(self, version) -> list[str]:
         return [name for name in version.variables if name in COMPUTED_VARIABLES]
+
+    def get_docx_url(self, version) -> str:
+        return _url("template-version-docx", version.template_id, version.number)
 
 
 class TemplateSerializer(serializers.Serializer):
@@ -157,6 +161,37 @@ class TemplateSerializer(serializers.Serializer):
 
 class TemplateDetailSerializer(TemplateSerializer):
     versions = TemplateVersionSerializer(source="versions_list", many=True, read_only=True)
+
+
+class TemplateUploadSerializer(serializers.Serializer):
+    """A new template, or the next version of one: the name says which (as in the library's
+    upload form)."""
+
+    name = serializers.CharField(
+        max_length=200,
+        help_text=_(
+            "A new name adds a template to the library; the name of an existing template adds "
+            "its next version."
+        ),
+    )
+    kind = serializers.ChoiceField(choices=Agreement.Kind.choices)
+    docx = serializers.FileField(
+        help_text=_("A Word document with docxtpl tags, e.g. {{ agreement.oggetto }}.")
+    )
+    description = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=MAX_TEXT,
+        help_text=_("Only for a new template: what it is for. It does not change afterwards."),
+    )
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=MAX_TEXT,
+        help_text=_("What this version changes."),
+    )
 
 
 # Agreements --------------------------------------------------------------------------------
@@ -507,6 +542,23 @@ class RedlineSerializer(serializers.Serializer):
     pdf_url = serializers.CharField(read_only=True)
 
 
+class ProposalRedlineSerializer(serializers.Serializer):
+    """A proposal compared with the version its round negotiates on."""
+
+    version = serializers.IntegerField(
+        read_only=True, help_text=_("The number of the version the round negotiates on.")
+    )
+    proposal = serializers.IntegerField(read_only=True, help_text=_("The proposal's id."))
+    has_changes = serializers.BooleanField(read_only=True)
+    summary_text = serializers.CharField(read_only=True)
+    summary = RedlineSummarySerializer(read_only=True)
+    html = serializers.CharField(
+        read_only=True, help_text=_("The word-level comparison as an HTML fragment.")
+    )
+    docx_url = serializers.CharField(read_only=True)
+    pdf_url = serializers.CharField(read_only=True)
+
+
 # Negotiation -------------------------------------------------------------------------------
 
 
@@ -563,6 +615,9 @@ class ProposalSerializer(serializers.Serializer):
     pdf_sha256 = serializers.CharField(read_only=True)
     docx_url = serializers.SerializerMethodField()
     pdf_url = serializers.SerializerMethodField()
+    redline_url = serializers.SerializerMethodField(
+        help_text=_("The proposal compared with the version its round negotiates on.")
+    )
 
     def _agreement_id(self, proposal) -> int:
         return proposal.round.agreement_id
@@ -579,6 +634,9 @@ class ProposalSerializer(serializers.Serializer):
 
     def get_pdf_url(self, proposal) -> str:
         return _url("proposal-pdf", self._agreement_id(proposal), proposal.pk)
+
+    def get_redline_url(self, proposal) -> str:
+        return _url("proposal-redline", self._agreement_id(proposal), proposal.pk)
 
 
 class RoundDetailSerializer(RoundSummarySerializer):
