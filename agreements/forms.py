@@ -393,6 +393,8 @@ class RoundOpenForm(forms.Form):
     )
 
     def __init__(self, *args, agreement: Agreement, representatives, **kwargs):
+        # Its own ids: the agreement page also has the version upload form's «note».
+        kwargs.setdefault("auto_id", "id_round_%s")
         super().__init__(*args, **kwargs)
         field = self.fields["version"]
         field.queryset = agreement.versions.order_by("-number")

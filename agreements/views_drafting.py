@@ -87,7 +87,7 @@ def _stored_file(field_file, *, filename: str, content_type: str, as_attachment:
     )
 
 
-def _checked_docx(field_file, sha256: str) -> bytes:
+def checked_docx(field_file, sha256: str) -> bytes:
     """The stored DOCX, if it still has the hash recorded for it."""
     try:
         data = read_bytes(field_file.name)
@@ -208,7 +208,7 @@ class _Text:
     sha256: str
 
 
-def _summary_text(redline) -> str:
+def summary_text(redline) -> str:
     if not redline.has_changes:
         return _("The two texts are the same.")
     summary = redline.summary
@@ -233,7 +233,7 @@ def _redline(
     and where to go when the comparison cannot be made.
     """
     try:
-        redline = compare(_checked_docx(old.docx, old.sha256), _checked_docx(new.docx, new.sha256))
+        redline = compare(checked_docx(old.docx, old.sha256), checked_docx(new.docx, new.sha256))
     except DomainError as error:
         messages.error(request, str(error))
         return redirect(urls["back"])
@@ -242,7 +242,7 @@ def _redline(
         "old": old.label,
         "new": new.label,
     }
-    summary = _summary_text(redline)
+    summary = summary_text(redline)
     if fmt in ("docx", "pdf"):
         docx = redline.to_docx(title=title, summary=summary)
         if fmt == "docx":

@@ -57,7 +57,7 @@ from agreements.selectors import (
     visible_versions,
 )
 from agreements.views import can_use_template_library, timeline
-from agreements.views_drafting import _checked_docx, _summary_text
+from agreements.views_drafting import checked_docx, summary_text
 from api import serializers as s
 from api.common import (
     AGREEMENT_ID,
@@ -682,7 +682,7 @@ def _redline(request, pk):
     if old is None or new is None:
         raise Http404(_("There is no such version, or you may not see it."))
     redline = compare(
-        _checked_docx(old.docx, old.docx_sha256), _checked_docx(new.docx, new.docx_sha256)
+        checked_docx(old.docx, old.docx_sha256), checked_docx(new.docx, new.docx_sha256)
     )
     title = _("Agreement no. %(number)d: changes from %(old)s to %(new)s") % {
         "number": agreement.pk,
@@ -723,7 +723,7 @@ def _redline_body(redline) -> dict:
     summary = redline.summary
     return {
         "has_changes": redline.has_changes,
-        "summary_text": _summary_text(redline),
+        "summary_text": summary_text(redline),
         "summary": {
             "paragraphs_inserted": summary.paragraphs_inserted,
             "paragraphs_deleted": summary.paragraphs_deleted,
@@ -743,7 +743,7 @@ def _redline_file(request, pk, fmt: str):
 
 def _redline_download(redline, *, title: str, name: str, fmt: str):
     """The comparison as a DOCX with tracked changes, or that DOCX as a PDF."""
-    docx = redline.to_docx(title=title, summary=_summary_text(redline))
+    docx = redline.to_docx(title=title, summary=summary_text(redline))
     if fmt == "docx":
         return FileResponse(
             io.BytesIO(docx),
@@ -1021,8 +1021,8 @@ def _proposal_redline(request, pk, proposal_pk):
     proposal = _proposal(request.user, pk, proposal_pk)
     base = proposal.round.version
     redline = compare(
-        _checked_docx(base.docx, base.docx_sha256),
-        _checked_docx(proposal.docx, proposal.docx_sha256),
+        checked_docx(base.docx, base.docx_sha256),
+        checked_docx(proposal.docx, proposal.docx_sha256),
     )
     title = _("Agreement no. %(number)d: changes from %(old)s to %(new)s") % {
         "number": proposal.round.agreement_id,

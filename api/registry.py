@@ -45,7 +45,7 @@ from registry.models import (
 )
 from registry.selectors import RegistrationFilter
 from registry.services import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, Attachment
-from registry.views import _file_label, _stored
+from registry.views import file_label, registered_bytes
 
 TAG = "registry"
 REGISTRATION_ID = path_id("id", "Id of the registration.")
@@ -602,9 +602,9 @@ class RegistrationDocumentView(APIView):
     def get(self, request, id: int):
         _require_reader(request.user)
         registration = _registration_or_404(id)
-        data = _stored(registration.document_file, registration.document_sha256)
+        data = registered_bytes(registration.document_file, registration.document_sha256)
         return download(
-            data, f"{_file_label(registration)}.pdf", PDF, sha256=registration.document_sha256
+            data, f"{file_label(registration)}.pdf", PDF, sha256=registration.document_sha256
         )
 
 
@@ -626,7 +626,7 @@ class RegistrationAttachmentView(APIView):
         if not 0 <= index < len(registration.attachments):
             raise Http404(_("There is no such attachment."))
         attachment = registration.attachments[index]
-        data = _stored(attachment["file"], attachment["sha256"])
+        data = registered_bytes(attachment["file"], attachment["sha256"])
         return download(
             data,
             attachment["name"].replace('"', "'"),
@@ -654,7 +654,7 @@ class RegistrationSegnaturaView(APIView):
             raise Http404(_("This registration has no segnatura."))
         return download(
             registration.segnatura.encode("utf-8"),
-            f"{_file_label(registration)}-segnatura.xml",
+            f"{file_label(registration)}-segnatura.xml",
             XML,
         )
 
@@ -675,7 +675,7 @@ class RegistrationReceiptView(APIView):
         _require_reader(request.user)
         registration = _registration_or_404(id)
         return download(
-            render_receipt(registration), f"{_file_label(registration)}-ricevuta.pdf", PDF
+            render_receipt(registration), f"{file_label(registration)}-ricevuta.pdf", PDF
         )
 
 
@@ -752,7 +752,7 @@ class DailyFileView(APIView):
         else:
             name, sha256 = produced.json_file, produced.json_sha256
             content_type = "application/json; charset=utf-8"
-        data = _stored(name, sha256)
+        data = registered_bytes(name, sha256)
         return download(
             data,
             f"registro-giornaliero-{produced.day.isoformat()}.{self.fmt}",

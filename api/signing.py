@@ -29,7 +29,7 @@ from signing.forms import MAX_PKCS12_BYTES, MAX_SIGNED_PDF_BYTES
 from signing.models import Signature, SignatureValidation, SigningDocument
 from signing.report import agreement_signatures_pdf, indication_label, report_json, report_pdf
 from signing.selectors import SigningRow, signing_document, signing_status
-from signing.views import _attachment_name, _checked_pdf
+from signing.views import attachment_name, checked_pdf
 
 TAG = "signing"
 PDF = "application/pdf"
@@ -391,7 +391,7 @@ class SigningPdfView(APIView):
         else:
             name, sha256 = document.current_pdf.name, document.current_sha256
             kind = "to-sign" if agreement.state == AgreementState.SIGNATURE else "signed"
-        data = _checked_pdf(name, sha256)
+        data = checked_pdf(name, sha256)
         return download(
             data, f"agreement-{agreement.pk}-{kind}-{sha256[:12]}.pdf", PDF, sha256=sha256
         )
@@ -578,7 +578,7 @@ class SignatureReportPdfView(APIView):
     def get(self, request, id: int, signature_id: int):
         agreement = visible_agreement(request.user, id)
         signature = _signature_or_404(agreement, signature_id)
-        return download(report_pdf(signature), _attachment_name(signature, "pdf"), PDF)
+        return download(report_pdf(signature), attachment_name(signature, "pdf"), PDF)
 
 
 class SignatureRevalidateView(APIView):

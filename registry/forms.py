@@ -9,6 +9,7 @@ import hashlib
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from registry.models import Register, Registration
 from registry.selectors import RegistrationFilter, active_registers, parse_sha256
@@ -97,7 +98,7 @@ class RegistrationRegisterForm(forms.Form):
     """Give a signed agreement its number."""
 
     register = _RegisterChoiceField(
-        label=_("Register"),
+        label=pgettext_lazy("noun", "Register"),
         queryset=Register.objects.none(),
         empty_label=None,
         help_text=_("Signed conventions usually go to the repertorio of agreements."),

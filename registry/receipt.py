@@ -15,6 +15,7 @@ import io
 from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
@@ -126,7 +127,10 @@ def render_receipt(registration) -> bytes:
         for party in registration.parties
     )
     rows = [
-        row(_("Register"), escape(f"{registration.register.code} · {registration.register.name}")),
+        row(
+            pgettext("noun", "Register"),
+            escape(f"{registration.register.code} · {registration.register.name}"),
+        ),
         row(
             _("Number"),
             escape(f"{registration.formatted_number}/{registration.year}"),

@@ -94,7 +94,7 @@ def _registration_url(registration: Registration, anchor: str = "") -> str:
     return f"{url}#{anchor}" if anchor else url
 
 
-def _stored(name: str, sha256: str) -> bytes:
+def registered_bytes(name: str, sha256: str) -> bytes:
     """A registered file, if it still has the impronta recorded for it."""
     try:
         data = read_bytes(name)
@@ -119,7 +119,7 @@ def _download(data: bytes, filename: str, content_type: str, *, sha256: str = ""
     return response
 
 
-def _file_label(registration: Registration) -> str:
+def file_label(registration: Registration) -> str:
     return f"{registration.register.code}-{registration.year}-{registration.formatted_number}"
 
 
@@ -367,10 +367,10 @@ def registration_document(request, pk: int):
     registration = _registration_or_404(pk)
 
     def produce():
-        data = _stored(registration.document_file, registration.document_sha256)
+        data = registered_bytes(registration.document_file, registration.document_sha256)
         return _download(
             data,
-            f"{_file_label(registration)}.pdf",
+            f"{file_label(registration)}.pdf",
             PDF,
             sha256=registration.document_sha256,
         )
@@ -387,7 +387,7 @@ def registration_attachment(request, pk: int, index: int):
     attachment = registration.attachments[index]
 
     def produce():
-        data = _stored(attachment["file"], attachment["sha256"])
+        data = registered_bytes(attachment["file"], attachment["sha256"])
         return _download(
             data,
             attachment["name"].replace('"', "'"),
@@ -406,7 +406,7 @@ def registration_segnatura(request, pk: int):
         raise Http404(_("This registration has no segnatura."))
     return _download(
         registration.segnatura.encode("utf-8"),
-        f"{_file_label(registration)}-segnatura.xml",
+        f"{file_label(registration)}-segnatura.xml",
         "application/xml; charset=utf-8",
     )
 
@@ -420,7 +420,7 @@ def registration_receipt(request, pk: int):
         from registry.receipt import render_receipt
 
         return _download(
-            render_receipt(registration), f"{_file_label(registration)}-ricevuta.pdf", PDF
+            render_receipt(registration), f"{file_label(registration)}-ricevuta.pdf", PDF
         )
 
     return _or_message(request, registration, produce)
@@ -509,7 +509,7 @@ def daily_file(request, day: str, fmt: str):
         name, sha256 = produced.json_file, produced.json_sha256
         content_type = "application/json; charset=utf-8"
     try:
-        data = _stored(name, sha256)
+        data = registered_bytes(name, sha256)
     except DomainError as error:
         messages.error(request, str(error))
         return redirect(reverse("registry:daily"))

@@ -102,7 +102,7 @@ def _signature_or_404(agreement: Agreement, signature_pk: int) -> Signature:
     return signature
 
 
-def _checked_pdf(name: str, sha256: str) -> bytes:
+def checked_pdf(name: str, sha256: str) -> bytes:
     """The stored PDF, if it still has the hash recorded for it: what is downloaded to be signed
     must be exactly what the services will check the signature against."""
     try:
@@ -218,7 +218,7 @@ def signing_pdf(request, pk: int, which: str):
         name, sha256 = document.current_pdf.name, document.current_sha256
         kind = "to-sign" if agreement.state == AgreementState.SIGNATURE else "signed"
     try:
-        data = _checked_pdf(name, sha256)
+        data = checked_pdf(name, sha256)
     except DomainError as error:
         messages.error(request, str(error))
         return redirect(_overview_url(agreement.pk))
@@ -401,7 +401,7 @@ def signature_report(request, pk: int, signature_pk: int):
     )
 
 
-def _attachment_name(signature: Signature, extension: str) -> str:
+def attachment_name(signature: Signature, extension: str) -> str:
     name = re.sub(r"[^A-Za-z0-9]+", "-", signature.signatory.full_name).strip("-").lower()
     agreement_pk = signature.signatory.party.agreement_id
     return f"agreement-{agreement_pk}-signature-{signature.pk}-{name or 'report'}.{extension}"
@@ -412,7 +412,7 @@ def _attachment_name(signature: Signature, extension: str) -> str:
 def signature_report_pdf(request, pk: int, signature_pk: int):
     agreement = _visible_or_404(request.user, pk)
     signature = _signature_or_404(agreement, signature_pk)
-    return _pdf_response(report_pdf(signature), _attachment_name(signature, "pdf"))
+    return _pdf_response(report_pdf(signature), attachment_name(signature, "pdf"))
 
 
 @login_required
@@ -423,9 +423,7 @@ def signature_report_json(request, pk: int, signature_pk: int):
     response = JsonResponse(
         report_json(signature), json_dumps_params={"ensure_ascii": False, "indent": 2}
     )
-    response["Content-Disposition"] = (
-        f'attachment; filename="{_attachment_name(signature, "json")}"'
-    )
+    response["Content-Disposition"] = f'attachment; filename="{attachment_name(signature, "json")}"'
     return response
 
 

@@ -37,6 +37,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("postgresql"):
             item.fixturenames.insert(0, "postgresql_only")
+    # The browser tests last: pytest-playwright's sync API keeps an asyncio loop running in the
+    # main thread until the session ends, and pyHanko's asyncio.run() cannot run beside it.
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,8 @@ PO = ROOT / "locale" / "it" / "LC_MESSAGES" / "django.po"
 
 
 def parse_po(path: Path) -> list[dict]:
-    """Entries of a .po file: msgid, msgid_plural, msgstr list, flags (enough for our files)."""
+    """Entries of a .po file: msgctxt, msgid, msgid_plural, msgstr list, flags (enough for our
+    files)."""
     entries, current, key = [], None, None
 
     def unquote(text):
@@ -31,6 +32,12 @@ def parse_po(path: Path) -> list[dict]:
             current, key = {"flags": line[2:].split(","), "msgstr": {}}, None
         elif line.startswith("#") or not line:
             continue
+        elif line.startswith("msgctxt "):
+            if current is None or "msgid" in current:
+                finish()
+                current = {"flags": [], "msgstr": {}}
+            key = "msgctxt"
+            current[key] = unquote(line[9:-1])
         elif line.startswith("msgid "):
             if current is None or "msgid" in current:
                 finish()
@@ -70,6 +77,9 @@ def test_the_compiled_catalogue_matches_the_source_catalogue():
             assert (
                 catalogue.ngettext(entry["msgid"], entry["msgid_plural"], 1) == (entry["msgstr"][0])
             )
+        elif "msgctxt" in entry:
+            translated = catalogue.pgettext(entry["msgctxt"], entry["msgid"])
+            assert translated == entry["msgstr"][0], (entry["msgctxt"], entry["msgid"])
         else:
             assert catalogue.gettext(entry["msgid"]) == entry["msgstr"][0], entry["msgid"]
 

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from viewflow.workflow import chart
 from viewflow.workflow.status import STATUS
 
 from agreements import policies
 from agreements.models import AgreementVersion
 from agreements.roles import Role, user_roles
+from agreements.transitions import TRANSITIONS
 from workflow import engine
 from workflow.checklist import ChecklistItem, checklist_for
 from workflow.flows import PHASE_OF_NODE, AgreementFlow
@@ -100,6 +102,11 @@ class TaskLine:
     outcome: str
     data: dict
 
+    @property
+    def outcome_label(self) -> str:
+        """The outcome as a person reads it (the transition's or the decision's label)."""
+        return str(outcome_label(self.outcome))
+
 
 @dataclass(frozen=True)
 class ProcessPosition:
@@ -111,6 +118,22 @@ class ProcessPosition:
     history: list[TaskLine]
     # Every node of the flow, in chart order, with the status of its latest task (or None).
     nodes: list[tuple[str, str, str | None]]
+
+
+# Outcomes that are not transitions of the agreement (workflow/engine.py, workflow/services.py).
+_OUTCOME_LABELS = {
+    "signed": _("signed"),
+    "declined": _("declined to sign"),
+    "resume": _("signing resumed"),
+}
+
+
+def outcome_label(outcome: str):
+    if not outcome:
+        return ""
+    if outcome in TRANSITIONS:
+        return TRANSITIONS[outcome].label
+    return _OUTCOME_LABELS.get(outcome, outcome)
 
 
 def _line(task) -> TaskLine:

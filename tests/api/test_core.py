@@ -61,7 +61,7 @@ def test_a_token_identifies_its_user(api_for, officer):
 
 
 def test_unknown_revoked_and_expired_tokens_are_refused(officer):
-    client = APIClient()
+    client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
     client.credentials(HTTP_AUTHORIZATION="Token stp_not-a-token")
     response = client.get(ME)
     assert response.status_code == 401

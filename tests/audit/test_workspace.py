@@ -153,7 +153,10 @@ def test_only_auditors_and_administrators_read_the_log(client, client_of, office
     with pytest.raises(PermissionDenied):
         auditor_services.procedure_report_produce(actor=officer, agreement_id=agreement.pk)
     refusals = recorded(AuditAction.ACTION_REFUSED, officer)
+    # Each page refused (viewflow answers 403 before the view: stipula.middleware records it),
+    # then each service refused.
     assert [e.payload_data["attempted"] for e in refusals] == [
+        *["audit.view"] * (len(pages) + 1),
         "audit.export",
         "audit.procedure_report",
     ]

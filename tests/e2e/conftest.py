@@ -39,13 +39,6 @@ EXTERNAL_SIGNER = "presidente.conferenza"
 E2E_SIGNERS = (REMOTE_SIGNER, PKCS12_SIGNER, EXTERNAL_SIGNER)
 
 
-def pytest_configure(config):
-    # Also in pyproject.toml once the lead adds it; registering twice is harmless.
-    config.addinivalue_line(
-        "markers", "e2e: drives a real browser (chromium) through the web interface"
-    )
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -227,9 +227,7 @@ def legal_officer_drafts_and_negotiates(new_context, world, screens):
     form = page.locator("#round-form")
     for _name, username, first, last, *_rest in PARTIES:
         expect(form.get_by_label(f"{first} {last} ({username})")).to_be_checked()
-    # The note's label is not tied to its textarea (two fields share the id "id_note" on the
-    # page: see the report), so the field is found by its name.
-    form.locator("textarea[name=note]").fill("Osservazioni e proposte entro venerdì.")
+    form.get_by_label("Nota").fill("Osservazioni e proposte entro venerdì.")
     screens.take(page, "legal-officer-07-open-round", focus=page.locator("#negotiation"))
     form.get_by_role("button", name="Apri il turno").click()
     says(page, "Turno 1 aperto")
@@ -262,7 +260,8 @@ def party_comments_and_proposes(new_context, world, screens, agreement_no):
     document.save(revised)
     form = page.locator("#proposal-form")
     # viewflow's file field lays the real <input type=file> over a text box that carries the
-    # label, so the file goes straight to the input (as a click on the box would open it).
+    # label; the page names the input itself too (stipula/base.html), for screen readers.
+    expect(form.locator("input[type=file]")).to_have_attribute("aria-label", re.compile(r"DOCX"))
     form.locator("input[type=file]").set_input_files(
         files=[
             {
@@ -275,7 +274,7 @@ def party_comments_and_proposes(new_context, world, screens, agreement_no):
     )
     form.get_by_label("Nota").fill("Periodicità delle riunioni del Forum")
     form.get_by_role("button", name="Invia la proposta").click()
-    says(page, "La tua proposta è stata inviata", timeout=SLOW)
+    says(page, "La Sua proposta è stata inviata", timeout=SLOW)
     proposal = page.locator(".stipula-proposal").first
     expect(proposal).to_contain_text("Conferenza dei Sindaci della Versilia")
     expect(proposal).to_contain_text("In attesa")
@@ -290,7 +289,7 @@ def legal_officer_accepts_and_sends_to_review(page, screens, agreement_url):
     comment = page.locator(".stipula-comment").first
     expect(comment).to_contain_text("Occorre indicare la copertura finanziaria")
     comment.get_by_text("Rispondi").click()
-    comment.get_by_label("La tua risposta").fill("Inserita nella prossima versione.")
+    comment.get_by_label("La Sua risposta").fill("Inserita nella prossima versione.")
     comment.get_by_role("button", name="Invia la risposta").click()
     says(page, "Commento aggiunto.")
 
@@ -463,9 +462,7 @@ def registrar_registers(new_context, world, screens, agreement_url, year):
     page.get_by_role("link", name="Registra questo accordo").click()
 
     form = page.locator("#register-form")
-    # The register's label reads «Registra» (the verb) for «Registro": see the report; either
-    # way the field is the one labelled so.
-    register = form.get_by_label(re.compile(r"^Registr[oa]:?$"))
+    register = form.get_by_label("Registro")
     code, name, _kind = demo_data.REGISTERS[0]
     register.select_option(label=f"{code} · {name}")
     form.get_by_label("Classificazione").fill(demo_data.PATTO_CLASSIFICATION)

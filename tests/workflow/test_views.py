@@ -164,6 +164,9 @@ def test_process_page_shows_the_diagram_and_the_tasks(officer, reviewers):
     assert page.count('data-node="review"') == 2
     assert "Rita Verdi" in page and "Nadia Neri" in page
     assert 'data-node="draft"' in page and 'data-status="DONE"' in page
+    # Done tasks say what was decided in words, not in code names.
+    assert "submit for legal review" in page.lower()
+    assert "(submit_for_review)" not in page and "(open_negotiation)" not in page
     # The officer is offered the reviewers and the signing order; not the review.
     assert 'id="reviewers-link"' in page and 'id="signing-order-link"' in page
     assert 'id="review-link"' not in page
