@@ -44,6 +44,7 @@ from agreements.selectors import (
     agreement_for_detail,
     agreement_list_for,
     available_actions,
+    invited_open_rounds,
     is_office_staff,
     latest_rendered_version,
     round_comment,
@@ -155,6 +156,23 @@ class MeView(APIView):
             "can_create_agreements": Role.LEGAL_OFFICER.value in roles,
         }
         return Response(s.MeSerializer(data).data)
+
+
+class MyInvitationsView(generics.GenericAPIView):
+    serializer_class = s.InvitationRoundSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        return invited_open_rounds(self.request.user)
+
+    @extend_schema(
+        tags=[T_ME],
+        summary=gettext_lazy("The open negotiation rounds I am invited to, newest first"),
+        responses={200: s.InvitationRoundSerializer(many=True), **LIST_ERRORS},
+    )
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.InvitationRoundSerializer(page, many=True).data)
 
 
 # Organisations -----------------------------------------------------------------------------
@@ -1128,6 +1146,7 @@ A = "agreements/<int:id>/"
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
+    path("me/invitations/", MyInvitationsView.as_view(), name="my-invitations"),
     path("organisations/", OrganisationListView.as_view(), name="organisation-list"),
     path("templates/", TemplateListView.as_view(), name="template-list"),
     path("templates/<int:template_id>/", TemplateDetailView.as_view(), name="template-detail"),

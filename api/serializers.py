@@ -587,6 +587,13 @@ class RoundListSerializer(RoundSummarySerializer):
     )
 
 
+class InvitationRoundSerializer(RoundSummarySerializer):
+    """An open round the user is invited to, with the agreement it is about."""
+
+    agreement = serializers.IntegerField(source="agreement_id", read_only=True)
+    agreement_subject = serializers.CharField(source="agreement.subject", read_only=True)
+
+
 class CommentSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     parent = serializers.IntegerField(source="parent_id", read_only=True, allow_null=True)

@@ -377,6 +377,12 @@ def test_drafting_and_negotiation_through_the_api_reach_legal_review(api_for, of
     assert round_["number"] == 1 and round_["version"] == 1 and round_["is_open"] is True
     assert {i["user"]["username"] for i in round_["invitations"]} == {"mayor", "director"}
     round_url = round_["url"]
+    # The representative finds the invitation among their own.
+    invitations = mayor_api.get("/api/v1/me/invitations/").json()
+    assert invitations["count"] == 1
+    assert invitations["results"][0]["url"] == round_url
+    assert invitations["results"][0]["agreement_subject"] == created["subject"]
+    assert officer_api.get("/api/v1/me/invitations/").json()["count"] == 0
 
     question = mayor_api.post(
         f"{round_url}comments/",
