@@ -61,6 +61,9 @@ def browser_type_launch_args(browser_type_launch_args):
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
         "args": [*browser_type_launch_args.get("args", []), *args],
+        # The browser's own controls (the file button, date pickers) in Italian too: on Linux
+        # chromium takes its interface language from LANGUAGE (Debian's chromium-l10n).
+        "env": {**os.environ, "LANGUAGE": "it"},
     }
 
 
