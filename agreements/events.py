@@ -1,5 +1,7 @@
 """One helper per audit event type of this app. Only services call them."""
 
+from django.dispatch import Signal
+
 from audit.models import AuditAction
 from audit.services import record_event
 
@@ -114,6 +116,11 @@ def version_created(*, actor, version, role):
     )
 
 
+# Sent inside the transaction of every change of an agreement's state, after its audit event;
+# receivers that act on the outside world do so after the commit (webhooks/ connects one).
+state_changed = Signal()
+
+
 def agreement_transitioned(*, actor, agreement, action, role, before, reason="", extra=None):
     documents = []
     if agreement.approved_version_id and action == AuditAction.APPROVED:
@@ -122,7 +129,7 @@ def agreement_transitioned(*, actor, agreement, action, role, before, reason="",
     if action == AuditAction.SUBMITTED_FOR_REVIEW:
         payload["parties"] = _party_snapshot(agreement)
     payload.update(extra or {})
-    return record_event(
+    event = record_event(
         actor=actor,
         action=action,
         obj=agreement,
@@ -132,3 +139,6 @@ def agreement_transitioned(*, actor, agreement, action, role, before, reason="",
         documents=documents,
         reason=reason,
     )
+    if before != agreement.state:
+        state_changed.send(sender=type(agreement), agreement=agreement, event=event)
+    return event

@@ -1,7 +1,39 @@
 """Celery tasks of the webhooks (stipula/celery.py), run by beat; ``manage.py webhooks_dispatch``
-does the same from any scheduler."""
+does the same from any scheduler. With a Celery worker (``STIPULA_NOTIFY_ASYNC``), a change of
+an agreement's state also asks for a dispatch as soon as its transaction commits, so that the
+parties' systems hear of it at once rather than at the next beat."""
+
+import logging
 
 from celery import shared_task
+from django.conf import settings
+from django.db import connection
+
+from stipula.transactions import after_commit
+
+logger = logging.getLogger(__name__)
+
+
+def dispatch_soon(sender, **kwargs) -> None:
+    """Receiver of agreements.events.state_changed: one dispatch after the commit of the
+    transaction, however many agreements it changed (none if it rolls back). Without a worker,
+    beat or ``manage.py webhooks_dispatch --loop`` sends them."""
+    if not settings.STIPULA_NOTIFY_ASYNC:
+        return
+    # Django's list of this transaction's after-commit callbacks: (savepoints, callback, robust).
+    if any(
+        getattr(callback, "__qualname__", "") == _enqueue.__qualname__
+        for _savepoints, callback, _robust in connection.run_on_commit
+    ):
+        return
+    after_commit(_enqueue)
+
+
+def _enqueue() -> None:
+    try:
+        dispatch.delay()
+    except Exception:  # noqa: BLE001 - the broker down delays the delivery, it loses nothing
+        logger.warning("Could not queue a webhook dispatch; beat will send it", exc_info=True)
 
 
 @shared_task(name="webhooks.dispatch")

@@ -284,3 +284,34 @@ def test_the_command_and_the_beat_task_dispatch_and_send(officer, receiver):
         "negotiation",
         "legal_review",
     ]
+
+
+def test_with_a_worker_the_change_is_delivered_as_soon_as_it_commits(
+    officer, receiver, settings, request, django_capture_on_commit_callbacks
+):
+    """STIPULA_NOTIFY_ASYNC: the state change asks the Celery worker for a dispatch after its
+    commit (CELERY_TASK_ALWAYS_EAGER runs it in this process, as the worker would)."""
+    from stipula.celery import app as celery_app
+
+    agreement = make_ready_agreement(officer)
+    subscribe(receiver, agreement)
+    # Without a worker nothing is sent from the request: beat or the command sends it.
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        agreement_services.agreement_open_negotiation(actor=officer, agreement=agreement)
+    assert receiver.requests == []
+    assert not [c for c in callbacks if c.__qualname__ == "_enqueue"]
+    run_dispatcher()
+    assert len(receiver.requests) == 1
+
+    settings.STIPULA_NOTIFY_ASYNC = True
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    request.addfinalizer(lambda: setattr(celery_app.conf, "task_always_eager", eager))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        agreement_services.agreement_submit_for_review(actor=officer, agreement=agreement)
+
+    assert len([c for c in callbacks if c.__qualname__ == "_enqueue"]) == 1
+    assert len(receiver.requests) == 2
+    body = json.loads(receiver.requests[1].body)
+    assert body["agreement"]["state"] == "legal_review"
+    assert body["agreement"]["previous_state"] == "negotiation"
