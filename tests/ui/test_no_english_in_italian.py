@@ -7,7 +7,8 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
-from tests.ui.conftest import make_user
+from agreements import services
+from tests.ui.conftest import add_party, docx_bytes, make_agreement, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -54,9 +55,23 @@ def auditor(db):
 
 
 @pytest.fixture
-def pages(in_review, officer, reviewer, registrar, auditor, mayor):
+def in_negotiation(officer, mayor, rector):
+    """A second agreement, in negotiation: the page with the most forms (parties, signatories,
+    versions, rounds)."""
+    agreement = make_agreement(officer, subject="Protocollo d'intesa per il trasporto sociale")
+    add_party(agreement, officer, name="Comune di Lucca", signatory=mayor)
+    add_party(agreement, officer, name="Provincia di Lucca", signatory=rector)
+    services.version_create(actor=officer, agreement=agreement, docx=docx_bytes(), note="Bozza")
+    services.agreement_open_negotiation(actor=officer, agreement=agreement, expected_state="draft")
+    return agreement
+
+
+@pytest.fixture
+def pages(in_review, in_negotiation, officer, reviewer, registrar, auditor, mayor):
     pk = in_review.pk
     return [
+        (officer, reverse("agreements:detail", args=[in_negotiation.pk])),
+        (mayor, reverse("agreements:detail", args=[in_negotiation.pk])),
         (officer, "/"),
         (officer, reverse("agreements:index")),
         (officer, reverse("agreements:create")),
@@ -96,6 +111,6 @@ def test_pages_in_italian_have_no_english_left(client_for, client, pages):
 
 def test_the_check_finds_english_where_there_is_some(client_for, pages):
     # The same pages in English: the check above would see them.
-    officer, url = pages[3]
+    officer, url = pages[5]
     english = english_in(client_for(officer, language="en").get(url).content.decode())
     assert english, url
