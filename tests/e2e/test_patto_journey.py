@@ -42,12 +42,22 @@ PARTIES = [
 # What a person does in the browser ----------------------------------------------------------
 
 
-def log_in(new_context, world, username, *, screens=None, shot=None):
-    """A new browser (context) for ``username``, logged in through the login form."""
+def log_in(new_context, world, username, *, screens=None, shot=None, keyboard=False):
+    """A new browser (context) for ``username``, logged in through the login form; with
+    ``keyboard``, as someone who uses no mouse: type, Tab to the password, Enter."""
     page = new_context().new_page()
     page.set_default_timeout(15_000)
     page.goto(world.base_url + "/")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    if keyboard:
+        page.get_by_label("Nome utente").focus()
+        page.keyboard.type(username)
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("Password")).to_be_focused()
+        page.keyboard.type(world.password)
+        page.keyboard.press("Enter")
+        expect(page.get_by_text(re.compile(r"^Gentile "))).to_be_visible()
+        return page
     page.get_by_label("Nome utente").fill(username)
     page.get_by_label("Password").fill(world.password)
     if shot:
@@ -486,7 +496,7 @@ def registrar_registers(new_context, world, screens, agreement_url, year):
 
 
 def auditor_verifies(new_context, world, screens, agreement_no, label):
-    page = log_in(new_context, world, "paolo.conti")
+    page = log_in(new_context, world, "paolo.conti", keyboard=True)
     open_menu(page, "Registro di audit")
     page.get_by_label("Numero dell'accordo").fill(str(agreement_no))
     page.get_by_role("button", name="Filtra").click()
