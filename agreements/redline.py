@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 from docx import Document
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -428,3 +429,20 @@ def _run(text: str, kind: SegmentKind = "equal"):
             element.text = piece
             run.append(element)
     return run
+
+
+def summary_text(redline) -> str:
+    """The comparison in one sentence, in the active language."""
+    if not redline.has_changes:
+        return _("The two texts are the same.")
+    summary = redline.summary
+    return _(
+        "Paragraphs: %(inserted)d inserted, %(deleted)d deleted, %(changed)d changed. "
+        "Words: %(words_inserted)d inserted, %(words_deleted)d deleted."
+    ) % {
+        "inserted": summary.paragraphs_inserted,
+        "deleted": summary.paragraphs_deleted,
+        "changed": summary.paragraphs_changed,
+        "words_inserted": summary.words_inserted,
+        "words_deleted": summary.words_deleted,
+    }

@@ -8,6 +8,9 @@ import hashlib
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils.translation import gettext as _
+
+from stipula.errors import DocumentRejected, NotFound
 
 
 def sha256_hex(data: bytes) -> str:
@@ -28,3 +31,21 @@ def store_bytes(data: bytes, *, folder: str, extension: str) -> tuple[str, str]:
 def read_bytes(name: str) -> bytes:
     with default_storage.open(name, "rb") as handle:
         return handle.read()
+
+
+def read_checked(field_file, sha256: str) -> bytes:
+    """The stored file, if it still has the hash recorded for it: NotFound when it is missing,
+    DocumentRejected when its bytes were altered."""
+    try:
+        data = read_bytes(field_file.name)
+    except FileNotFoundError:
+        raise NotFound(_("The file is missing from the storage.")) from None
+    if sha256_hex(data) != sha256:
+        raise DocumentRejected(
+            _(
+                "The stored file no longer matches the fingerprint recorded for it; it has been "
+                "altered. Tell the administrator."
+            ),
+            reason="altered",
+        )
+    return data

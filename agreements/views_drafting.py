@@ -35,7 +35,7 @@ from agreements.forms import (
     template_version_label,
 )
 from agreements.models import Agreement, AgreementState, AgreementVersion, NegotiationRound
-from agreements.redline import compare
+from agreements.redline import compare, summary_text
 from agreements.selectors import (
     latest_rendered_version,
     round_comment,
@@ -47,9 +47,9 @@ from agreements.selectors import (
     visible_version,
     visible_versions,
 )
-from agreements.storage import read_bytes, sha256_hex
+from agreements.storage import read_checked
 from agreements.views import _render_detail, _visible_or_404
-from stipula.errors import DocumentRejected, DomainError, NotFound
+from stipula.errors import DomainError, NotFound
 from templates_docx.context import user_variables
 from templates_docx.conversion import docx_to_pdf
 from templates_docx.selectors import template_list, template_version_by_id
@@ -85,23 +85,6 @@ def _stored_file(field_file, *, filename: str, content_type: str, as_attachment:
     return FileResponse(
         handle, as_attachment=as_attachment, filename=filename, content_type=content_type
     )
-
-
-def checked_docx(field_file, sha256: str) -> bytes:
-    """The stored DOCX, if it still has the hash recorded for it."""
-    try:
-        data = read_bytes(field_file.name)
-    except FileNotFoundError:
-        raise NotFound(_("The file is missing from the storage.")) from None
-    if sha256_hex(data) != sha256:
-        raise DocumentRejected(
-            _(
-                "The stored file no longer matches the fingerprint recorded for it; it has been "
-                "altered. Tell the administrator."
-            ),
-            reason="altered",
-        )
-    return data
 
 
 @dataclass(frozen=True)
@@ -208,22 +191,6 @@ class _Text:
     sha256: str
 
 
-def summary_text(redline) -> str:
-    if not redline.has_changes:
-        return _("The two texts are the same.")
-    summary = redline.summary
-    return _(
-        "Paragraphs: %(inserted)d inserted, %(deleted)d deleted, %(changed)d changed. "
-        "Words: %(words_inserted)d inserted, %(words_deleted)d deleted."
-    ) % {
-        "inserted": summary.paragraphs_inserted,
-        "deleted": summary.paragraphs_deleted,
-        "changed": summary.paragraphs_changed,
-        "words_inserted": summary.words_inserted,
-        "words_deleted": summary.words_deleted,
-    }
-
-
 def _redline(
     request, *, agreement: Agreement, old: _Text, new: _Text, fmt: str, urls: dict, filename: str
 ):
@@ -233,7 +200,7 @@ def _redline(
     and where to go when the comparison cannot be made.
     """
     try:
-        redline = compare(checked_docx(old.docx, old.sha256), checked_docx(new.docx, new.sha256))
+        redline = compare(read_checked(old.docx, old.sha256), read_checked(new.docx, new.sha256))
     except DomainError as error:
         messages.error(request, str(error))
         return redirect(urls["back"])

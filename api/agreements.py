@@ -37,7 +37,7 @@ from agreements.models import (
     Organisation,
     OrganisationMember,
 )
-from agreements.redline import compare
+from agreements.redline import compare, summary_text
 from agreements.roles import Role, user_roles
 from agreements.selectors import (
     agreement_events,
@@ -57,8 +57,8 @@ from agreements.selectors import (
     visible_version,
     visible_versions,
 )
+from agreements.storage import read_checked
 from agreements.views import can_use_template_library, timeline
-from agreements.views_drafting import checked_docx, summary_text
 from api import serializers as s
 from api.common import (
     AGREEMENT_ID,
@@ -700,7 +700,7 @@ def _redline(request, pk):
     if old is None or new is None:
         raise Http404(_("There is no such version, or you may not see it."))
     redline = compare(
-        checked_docx(old.docx, old.docx_sha256), checked_docx(new.docx, new.docx_sha256)
+        read_checked(old.docx, old.docx_sha256), read_checked(new.docx, new.docx_sha256)
     )
     title = _("Agreement no. %(number)d: changes from %(old)s to %(new)s") % {
         "number": agreement.pk,
@@ -1039,8 +1039,8 @@ def _proposal_redline(request, pk, proposal_pk):
     proposal = _proposal(request.user, pk, proposal_pk)
     base = proposal.round.version
     redline = compare(
-        checked_docx(base.docx, base.docx_sha256),
-        checked_docx(proposal.docx, proposal.docx_sha256),
+        read_checked(base.docx, base.docx_sha256),
+        read_checked(proposal.docx, proposal.docx_sha256),
     )
     title = _("Agreement no. %(number)d: changes from %(old)s to %(new)s") % {
         "number": proposal.round.agreement_id,
