@@ -33,16 +33,18 @@ def read_bytes(name: str) -> bytes:
         return handle.read()
 
 
-def read_checked(field_file, sha256: str) -> bytes:
-    """The stored file, if it still has the hash recorded for it: NotFound when it is missing,
-    DocumentRejected when its bytes were altered."""
+def read_checked(stored, sha256: str, *, altered: str | None = None) -> bytes:
+    """The stored file (a FieldFile or its name), if it still has the hash recorded for it:
+    NotFound when it is missing, DocumentRejected (``altered`` says why, if given) when its
+    bytes were altered."""
     try:
-        data = read_bytes(field_file.name)
+        data = read_bytes(getattr(stored, "name", stored))
     except FileNotFoundError:
         raise NotFound(_("The file is missing from the storage.")) from None
     if sha256_hex(data) != sha256:
         raise DocumentRejected(
-            _(
+            altered
+            or _(
                 "The stored file no longer matches the fingerprint recorded for it; it has been "
                 "altered. Tell the administrator."
             ),

@@ -43,9 +43,8 @@ from registry.models import (
     Registration,
     hex_to_base64,
 )
-from registry.selectors import RegistrationFilter
+from registry.selectors import RegistrationFilter, file_label, registered_bytes
 from registry.services import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, Attachment
-from registry.views import file_label, registered_bytes
 
 TAG = "registry"
 REGISTRATION_ID = path_id("id", "Id of the registration.")

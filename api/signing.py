@@ -22,14 +22,20 @@ from rest_framework.views import APIView
 
 from agreements import policies
 from agreements.models import Agreement, AgreementState, Signatory
+from agreements.storage import read_checked
 from api.common import AGREEMENT_ID, ERRORS, READ_ERRORS, PdfRenderer, path_id, visible_agreement
 from api.serializers_records import DOWNLOAD_ERRORS, UploadField, binary, download
 from signing import services
 from signing.forms import MAX_PKCS12_BYTES, MAX_SIGNED_PDF_BYTES
 from signing.models import Signature, SignatureValidation, SigningDocument
-from signing.report import agreement_signatures_pdf, indication_label, report_json, report_pdf
+from signing.report import (
+    agreement_signatures_pdf,
+    indication_label,
+    report_filename,
+    report_json,
+    report_pdf,
+)
 from signing.selectors import SigningRow, signing_document, signing_status
-from signing.views import attachment_name, checked_pdf
 
 TAG = "signing"
 PDF = "application/pdf"
@@ -391,7 +397,7 @@ class SigningPdfView(APIView):
         else:
             name, sha256 = document.current_pdf.name, document.current_sha256
             kind = "to-sign" if agreement.state == AgreementState.SIGNATURE else "signed"
-        data = checked_pdf(name, sha256)
+        data = read_checked(name, sha256)
         return download(
             data, f"agreement-{agreement.pk}-{kind}-{sha256[:12]}.pdf", PDF, sha256=sha256
         )
@@ -578,7 +584,7 @@ class SignatureReportPdfView(APIView):
     def get(self, request, id: int, signature_id: int):
         agreement = visible_agreement(request.user, id)
         signature = _signature_or_404(agreement, signature_id)
-        return download(report_pdf(signature), attachment_name(signature, "pdf"), PDF)
+        return download(report_pdf(signature), report_filename(signature, "pdf"), PDF)
 
 
 class SignatureRevalidateView(APIView):

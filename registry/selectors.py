@@ -12,9 +12,11 @@ import re
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from agreements.models import Agreement, AgreementParty, AgreementState
 from agreements.roles import Role, user_roles
+from agreements.storage import read_checked
 from registry.models import DailyRegister, Register, Registration
 
 READER_ROLES = frozenset({Role.REGISTRAR.value, Role.ADMINISTRATOR.value, Role.AUDITOR.value})
@@ -222,3 +224,20 @@ def find_registered_document(sha256_hex: str) -> list[Match]:
             if attachment.get("sha256") == sha256_hex:
                 matches.append(Match(registration, attachment.get("name", "")))
     return matches
+
+
+def registered_bytes(name: str, sha256: str) -> bytes:
+    """A registered file, if it still has the impronta recorded for it."""
+    return read_checked(
+        name,
+        sha256,
+        altered=_(
+            "The stored file no longer matches the impronta recorded at registration; it has "
+            "been altered. Tell the system administrator."
+        ),
+    )
+
+
+def file_label(registration: Registration) -> str:
+    """The stem of the names of a registration's files: REGISTER-YEAR-NUMBER."""
+    return f"{registration.register.code}-{registration.year}-{registration.formatted_number}"

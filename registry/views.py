@@ -23,7 +23,6 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agreements.models import Agreement, AgreementState
-from agreements.storage import read_bytes, sha256_hex
 from registry import selectors, services
 from registry.forms import (
     DailyRegisterProduceForm,
@@ -33,8 +32,8 @@ from registry.forms import (
     RegistrationSearchForm,
 )
 from registry.models import DailyRegister, Registration, hex_to_base64
+from registry.selectors import file_label, registered_bytes
 from stipula.errors import (
-    DocumentRejected,
     DomainError,
     PermissionDenied,
     TransitionNotAllowed,
@@ -94,22 +93,6 @@ def _registration_url(registration: Registration, anchor: str = "") -> str:
     return f"{url}#{anchor}" if anchor else url
 
 
-def registered_bytes(name: str, sha256: str) -> bytes:
-    """A registered file, if it still has the impronta recorded for it."""
-    try:
-        data = read_bytes(name)
-    except FileNotFoundError:
-        raise Http404(_("The file is missing from the storage.")) from None
-    if sha256_hex(data) != sha256:
-        raise DocumentRejected(
-            _(
-                "The stored file no longer matches the impronta recorded at registration; it has "
-                "been altered. Tell the system administrator."
-            )
-        )
-    return data
-
-
 def _download(data: bytes, filename: str, content_type: str, *, sha256: str = "") -> HttpResponse:
     response = HttpResponse(data, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -117,10 +100,6 @@ def _download(data: bytes, filename: str, content_type: str, *, sha256: str = ""
         response["ETag"] = f'"{sha256}"'
     response["Cache-Control"] = "private, no-cache"
     return response
-
-
-def file_label(registration: Registration) -> str:
-    return f"{registration.register.code}-{registration.year}-{registration.formatted_number}"
 
 
 # Registers and registrations -----------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -521,3 +522,10 @@ def agreement_signatures_pdf(agreement: Agreement) -> bytes:
         story.append(KeepTogether(block + details[:2]))
         story.extend(details[2:])
     return build(story, title=f"{title} – {agreement.pk}")
+
+
+def report_filename(signature: Signature, extension: str) -> str:
+    """The file name of a signature's report (``pdf`` or ``json``)."""
+    name = re.sub(r"[^A-Za-z0-9]+", "-", signature.signatory.full_name).strip("-").lower()
+    agreement_pk = signature.signatory.party.agreement_id
+    return f"agreement-{agreement_pk}-signature-{signature.pk}-{name or 'report'}.{extension}"

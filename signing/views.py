@@ -13,7 +13,6 @@ neither logged nor rendered back.
 """
 
 import base64
-import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -27,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agreements import policies, preview
 from agreements.models import Agreement, AgreementState, Signatory
-from agreements.storage import read_bytes, sha256_hex
+from agreements.storage import read_checked
 from agreements.views import _visible_or_404
 from agreements.views_drafting import PDF_CONTENT_TYPE, PagePreview, _png
 from signing import services
@@ -40,13 +39,13 @@ from signing.report import (
     MODIFICATION_LABELS,
     agreement_signatures_pdf,
     indication_label,
+    report_filename,
     report_json,
     report_pdf,
     validation_runs,
 )
 from signing.selectors import SigningRow, signing_document, signing_status, signing_ways
 from stipula.errors import (
-    DocumentRejected,
     DomainError,
     PermissionDenied,
     TransitionNotAllowed,
@@ -100,24 +99,6 @@ def _signature_or_404(agreement: Agreement, signature_pk: int) -> Signature:
     if signature is None:
         raise Http404(_("There is no such signature on this agreement."))
     return signature
-
-
-def checked_pdf(name: str, sha256: str) -> bytes:
-    """The stored PDF, if it still has the hash recorded for it: what is downloaded to be signed
-    must be exactly what the services will check the signature against."""
-    try:
-        data = read_bytes(name)
-    except FileNotFoundError:
-        raise Http404(_("The file is missing from the storage.")) from None
-    if sha256_hex(data) != sha256:
-        raise DocumentRejected(
-            _(
-                "The stored PDF no longer matches the fingerprint recorded for it; it has been "
-                "altered. Tell the administrator."
-            ),
-            reason="altered",
-        )
-    return data
 
 
 def _pdf_response(data: bytes, filename: str, *, sha256: str = "") -> HttpResponse:
@@ -218,7 +199,7 @@ def signing_pdf(request, pk: int, which: str):
         name, sha256 = document.current_pdf.name, document.current_sha256
         kind = "to-sign" if agreement.state == AgreementState.SIGNATURE else "signed"
     try:
-        data = checked_pdf(name, sha256)
+        data = read_checked(name, sha256)
     except DomainError as error:
         messages.error(request, str(error))
         return redirect(_overview_url(agreement.pk))
@@ -401,18 +382,12 @@ def signature_report(request, pk: int, signature_pk: int):
     )
 
 
-def attachment_name(signature: Signature, extension: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9]+", "-", signature.signatory.full_name).strip("-").lower()
-    agreement_pk = signature.signatory.party.agreement_id
-    return f"agreement-{agreement_pk}-signature-{signature.pk}-{name or 'report'}.{extension}"
-
-
 @login_required
 @require_GET
 def signature_report_pdf(request, pk: int, signature_pk: int):
     agreement = _visible_or_404(request.user, pk)
     signature = _signature_or_404(agreement, signature_pk)
-    return _pdf_response(report_pdf(signature), attachment_name(signature, "pdf"))
+    return _pdf_response(report_pdf(signature), report_filename(signature, "pdf"))
 
 
 @login_required
@@ -423,7 +398,7 @@ def signature_report_json(request, pk: int, signature_pk: int):
     response = JsonResponse(
         report_json(signature), json_dumps_params={"ensure_ascii": False, "indent": 2}
     )
-    response["Content-Disposition"] = f'attachment; filename="{attachment_name(signature, "json")}"'
+    response["Content-Disposition"] = f'attachment; filename="{report_filename(signature, "json")}"'
     return response
 
 
