@@ -67,3 +67,13 @@ def can_view(agreement, user) -> bool:
     if user_roles(user) & {r.value for r in STAFF_ROLES}:
         return True
     return is_party_member(agreement, user) or is_signatory_of(agreement, user)
+
+
+def can_read_audit_log(user) -> bool:
+    return bool(user_roles(user) & {Role.AUDITOR.value, Role.ADMINISTRATOR.value})
+
+
+def can_use_template_library(user) -> bool:
+    """Legal officers draft from the templates; administrators look after the library. The
+    upload service decides for itself: this only shows the way to the library."""
+    return bool(user_roles(user) & {Role.LEGAL_OFFICER.value, Role.ADMINISTRATOR.value})

@@ -29,3 +29,12 @@ def user_roles(user) -> frozenset[str]:
 
 def has_role(user, role: Role) -> bool:
     return role.value in user_roles(user)
+
+
+# Who acted, as the timeline and the home page name it.
+ROLE_LABELS = {
+    **dict(Role.choices),
+    "system": _("system"),
+    # Not a group: whoever acts for a party in a negotiation round (agreements.negotiation).
+    "party_representative": _("Party representative"),
+}

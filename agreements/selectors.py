@@ -22,10 +22,10 @@ from agreements.models import (
     ProposalStatus,
     Signatory,
 )
-from agreements.roles import Role, user_roles
+from agreements.roles import ROLE_LABELS, Role, user_roles
 from agreements.services import TRANSITION_SERVICES
 from agreements.transitions import TRANSITIONS, TransitionInfo
-from audit.models import AuditEvent
+from audit.models import AuditAction, AuditEvent
 
 S = AgreementState
 
@@ -344,3 +344,23 @@ def available_actions(agreement: Agreement, user) -> list[AvailableAction]:
         ]
         actions.append(AvailableAction(info=info, blockers=blockers))
     return actions
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    event: AuditEvent
+    role_label: str
+    detail: str
+
+
+def timeline(events: list[AuditEvent]) -> list[TimelineEntry]:
+    """The audit events as the timelines show them: who, in which role, and why a refusal."""
+    entries = []
+    for event in events:
+        detail = ""
+        if event.action == AuditAction.ACTION_REFUSED:
+            detail = event.payload_data.get("message", "")
+        entries.append(
+            TimelineEntry(event, str(ROLE_LABELS.get(event.actor_role, event.actor_role)), detail)
+        )
+    return entries

@@ -37,7 +37,8 @@ from agreements.forms import (
     VersionUploadForm,
 )
 from agreements.models import Agreement, AgreementState
-from agreements.roles import Role, user_roles
+from agreements.policies import can_read_audit_log, can_use_template_library
+from agreements.roles import ROLE_LABELS, Role, user_roles
 from agreements.selectors import (
     agreement_events,
     agreement_for_detail,
@@ -49,11 +50,12 @@ from agreements.selectors import (
     invited_open_rounds,
     is_office_staff,
     round_list_for,
+    timeline,
     visible_agreements,
     visible_version,
 )
 from agreements.transitions import TRANSITIONS
-from audit.models import AuditAction, AuditEvent
+from audit.models import AuditEvent
 from stipula.errors import DomainError
 from templates_docx.selectors import template_list
 
@@ -66,23 +68,7 @@ MAIN_PATH = [S.DRAFT, S.NEGOTIATION, S.LEGAL_REVIEW, S.SIGNATURE, S.SIGNED, S.RE
 # Where each side exit leaves the main path when the audit trail does not say.
 EXIT_FROM = {S.WITHDRAWN: None, S.REJECTED: S.LEGAL_REVIEW, S.ANNULLED: S.REGISTERED}
 
-ROLE_LABELS = {
-    **dict(Role.choices),
-    "system": gettext_lazy("system"),
-    # Not a group: whoever acts for a party in a negotiation round (agreements.negotiation).
-    "party_representative": gettext_lazy("Party representative"),
-}
 NOT_VISIBLE = gettext_lazy("There is no such agreement, or you may not see it.")
-
-
-def can_read_audit_log(user) -> bool:
-    return bool(user_roles(user) & {Role.AUDITOR.value, Role.ADMINISTRATOR.value})
-
-
-def can_use_template_library(user) -> bool:
-    """Legal officers draft from the templates; administrators look after the library. The
-    upload service decides for itself: this only shows the way to the library."""
-    return bool(user_roles(user) & {Role.LEGAL_OFFICER.value, Role.ADMINISTRATOR.value})
 
 
 # Plumbing ------------------------------------------------------------------------------------
@@ -286,25 +272,6 @@ def lifecycle(agreement: Agreement, events: list[AuditEvent]) -> tuple[list[Step
             status = "todo"
         steps.append(Step(value, value.label, status))
     return steps, exit_step
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    event: AuditEvent
-    role_label: str
-    detail: str
-
-
-def timeline(events: list[AuditEvent]) -> list[TimelineEntry]:
-    entries = []
-    for event in events:
-        detail = ""
-        if event.action == AuditAction.ACTION_REFUSED:
-            detail = event.payload_data.get("message", "")
-        entries.append(
-            TimelineEntry(event, str(ROLE_LABELS.get(event.actor_role, event.actor_role)), detail)
-        )
-    return entries
 
 
 def _render_detail(request, pk: int, **bound_forms):

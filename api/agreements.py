@@ -37,6 +37,7 @@ from agreements.models import (
     Organisation,
     OrganisationMember,
 )
+from agreements.policies import can_use_template_library
 from agreements.redline import compare, summary_text
 from agreements.roles import Role, user_roles
 from agreements.selectors import (
@@ -52,13 +53,13 @@ from agreements.selectors import (
     round_for_page,
     round_list_for,
     round_proposals,
+    timeline,
     version_list_for,
     visible_proposal,
     visible_version,
     visible_versions,
 )
 from agreements.storage import read_checked
-from agreements.views import can_use_template_library, timeline
 from api import serializers as s
 from api.common import (
     AGREEMENT_ID,

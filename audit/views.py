@@ -22,7 +22,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agreements.models import Agreement, AgreementState
-from agreements.views import lifecycle, timeline
+from agreements.selectors import timeline
+from agreements.views import lifecycle
 from audit import auditor, jobs
 from audit.forms import AuditFilterForm, ExportForm, PeriodForm
 from audit.models import AuditAction, AuditEvent, ExportJob

@@ -9,7 +9,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from viewflow.urls import Application, Site, route
 
-from agreements import views, views_drafting
+from agreements import policies, views, views_drafting
 from audit import views as audit_views
 from registry.urls import RegistryApp
 from signing import views as signing_views
@@ -172,11 +172,11 @@ class AgreementsApp(Application):
 def _may_open_audit_log(user) -> bool:
     # viewflow's SiteMiddleware checks this before the view: let anonymous users through to the
     # view's login redirect instead of answering 403.
-    return not user.is_authenticated or views.can_read_audit_log(user)
+    return not user.is_authenticated or policies.can_read_audit_log(user)
 
 
 def _may_open_template_library(user) -> bool:
-    return not user.is_authenticated or views.can_use_template_library(user)
+    return not user.is_authenticated or policies.can_use_template_library(user)
 
 
 class TemplateLibraryApp(Application):

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from agreements.forms import DOCX_CONTENT_TYPE
-from agreements.views import can_use_template_library
+from agreements.policies import can_use_template_library
 from stipula.errors import DomainError, NotFound
 from templates_docx import selectors, services
 from templates_docx.context import COMPUTED_VARIABLES, user_variables
