@@ -27,6 +27,7 @@ from api.common import (
     LIST_ERRORS,
     READ_ERRORS,
     PdfRenderer,
+    file_responses,
     json_errors,
     path_id,
 )
@@ -36,7 +37,6 @@ from api.serializers_records import (
     CsvRenderer,
     NdjsonRenderer,
     ZipRenderer,
-    binary,
     id_field,
     paged,
 )
@@ -568,7 +568,7 @@ class ProcedureAgreementPdfView(APIView):
         parameters=[AGREEMENT_ID],
         operation_id="audit_procedure_agreement_pdf",
         summary="Procedure verification report of one agreement (PDF)",
-        responses=binary(PDF, "The report."),
+        responses=file_responses(PDF, "The report."),
     )
     def get(self, request, id: int):
         _agreement_or_404(request.user, id)
@@ -610,7 +610,7 @@ class ProcedurePeriodPdfView(APIView):
         operation_id="audit_procedure_period_pdf",
         summary="Procedure verification report of a period (PDF)",
         parameters=[PeriodQuerySerializer],
-        responses=binary(PDF, "The report.", READ),
+        responses=file_responses(PDF, "The report.", READ),
     )
     def get(self, request):
         _gate(request.user, "procedure_period")
@@ -635,7 +635,7 @@ class AgreementBundleView(APIView):
         description="The agreement's events with their inclusion proofs under a fresh "
         "checkpoint, the checkpoints, seals and timestamps: verify it with `python -m "
         "audit.verify_bundle`. Recorded (audit.bundle_exported).",
-        responses=binary(ZIP, "The bundle.", ERRORS),
+        responses=file_responses(ZIP, "The bundle.", ERRORS),
     )
     def get(self, request, id: int):
         _agreement_or_404(request.user, id)

@@ -71,7 +71,7 @@ def path_id(name: str, description: str = "") -> OpenApiParameter:
 AGREEMENT_ID = path_id("id", gettext_lazy("The agreement's id."))
 
 
-class _FileRenderer(BaseRenderer):
+class FileRenderer(BaseRenderer):
     """Lets a client ask for the file's media type (``Accept: application/pdf``); the view
     answers with the file itself, and errors are rendered as JSON (api.errors)."""
 
@@ -82,12 +82,12 @@ class _FileRenderer(BaseRenderer):
         return data
 
 
-class PdfRenderer(_FileRenderer):
+class PdfRenderer(FileRenderer):
     media_type = PDF_CONTENT_TYPE
     format = "pdf"
 
 
-class DocxRenderer(_FileRenderer):
+class DocxRenderer(FileRenderer):
     media_type = DOCX_CONTENT_TYPE
     format = "docx"
 

@@ -23,7 +23,15 @@ from rest_framework.views import APIView
 
 from agreements.models import Agreement
 from agreements.selectors import visible_agreements
-from api.common import ERRORS, LIST_ERRORS, READ_ERRORS, PdfRenderer, json_errors, path_id
+from api.common import (
+    ERRORS,
+    LIST_ERRORS,
+    READ_ERRORS,
+    PdfRenderer,
+    file_responses,
+    json_errors,
+    path_id,
+)
 from api.pagination import Pagination
 from api.serializers_records import (
     DOWNLOAD_ERRORS,
@@ -31,8 +39,6 @@ from api.serializers_records import (
     OctetRenderer,
     UploadField,
     XmlRenderer,
-    binary,
-    download,
     id_field,
     paged,
 )
@@ -45,6 +51,7 @@ from registry.models import (
 )
 from registry.selectors import RegistrationFilter, file_label, registered_bytes
 from registry.services import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, Attachment
+from stipula.http import download
 
 TAG = "registry"
 REGISTRATION_ID = path_id("id", "Id of the registration.")
@@ -596,7 +603,7 @@ class RegistrationDocumentView(APIView):
         operation_id="registry_registration_document",
         summary="The registered signed PDF",
         description="The exact bytes whose SHA-256 is the impronta (also in the ETag).",
-        responses=binary(PDF, "The signed PDF.", DOWNLOAD_ERRORS),
+        responses=file_responses(PDF, "The signed PDF.", DOWNLOAD_ERRORS),
     )
     def get(self, request, id: int):
         _require_reader(request.user)
@@ -617,7 +624,7 @@ class RegistrationAttachmentView(APIView):
         summary="A registered attachment",
         description="The exact registered bytes (their SHA-256 in the ETag); the media type it "
         "was registered with is in the registration's `attachments`.",
-        responses=binary("application/octet-stream", "The attachment.", DOWNLOAD_ERRORS),
+        responses=file_responses("application/octet-stream", "The attachment.", DOWNLOAD_ERRORS),
     )
     def get(self, request, id: int, index: int):  # noqa: A002 - the path's name
         _require_reader(request.user)
@@ -644,7 +651,7 @@ class RegistrationSegnaturaView(APIView):
         summary="The segnatura XML",
         description="AgID segnatura_protocollo v3.0, sealed by the system key; it goes with the "
         "signed PDF, never stamped into it.",
-        responses=binary(XML, "The segnatura."),
+        responses=file_responses(XML, "The segnatura."),
     )
     def get(self, request, id: int):
         _require_reader(request.user)
@@ -666,7 +673,7 @@ class RegistrationReceiptView(APIView):
         parameters=[REGISTRATION_ID],
         operation_id="registry_registration_receipt",
         summary="The receipt (PDF with a QR code to the public page)",
-        responses=binary(PDF, "The receipt."),
+        responses=file_responses(PDF, "The receipt."),
     )
     def get(self, request, id: int):
         from registry.receipt import render_receipt
@@ -769,7 +776,7 @@ class DailyPdfView(DailyFileView):
         operation_id="registry_daily_register_pdf",
         summary="The daily register as PDF",
         parameters=[DAY],
-        responses=binary(PDF, "The stored PDF (its SHA-256 in the ETag).", DOWNLOAD_ERRORS),
+        responses=file_responses(PDF, "The stored PDF (its SHA-256 in the ETag).", DOWNLOAD_ERRORS),
     )
     def get(self, request, day: str):
         return self._get(request, day)

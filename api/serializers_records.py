@@ -3,17 +3,15 @@ and coming in (uploads with a size limit), and the documented answers of those e
 
 A download answers with the file's bytes and its own media type; an error on the same endpoint
 answers in the one JSON error shape (api.errors), whatever the request's Accept header asked for
-(the renderers below only let such a request reach the view).
+(the renderers below, like api.common's, only let such a request reach the view).
 """
 
-from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
-from rest_framework.renderers import BaseRenderer
 
-from api.common import ERRORS, MAX_ID, READ_ERRORS, file_responses
+from api.common import ERRORS, MAX_ID, READ_ERRORS, FileRenderer
 
 # Answers of actions that take a request body (415 included) and of downloads that can also be
 # refused because a stored file was altered.
@@ -21,54 +19,29 @@ WRITE_ERRORS = ERRORS
 DOWNLOAD_ERRORS = {**READ_ERRORS, 409: ERRORS[409], 422: ERRORS[422]}
 
 
-class _BinaryRenderer(BaseRenderer):
-    """Lets a request that accepts only the file's media type reach the view; the view answers
-    with an HttpResponse of the bytes, so this renderer only ever passes bytes through."""
-
-    charset = None
-    render_style = "binary"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data
-
-
-class ZipRenderer(_BinaryRenderer):
+class ZipRenderer(FileRenderer):
     media_type = "application/zip"
     format = "zip"
 
 
-class XmlRenderer(_BinaryRenderer):
+class XmlRenderer(FileRenderer):
     media_type = "application/xml"
     format = "xml"
 
 
-class CsvRenderer(_BinaryRenderer):
+class CsvRenderer(FileRenderer):
     media_type = "text/csv"
     format = "csv"
 
 
-class NdjsonRenderer(_BinaryRenderer):
+class NdjsonRenderer(FileRenderer):
     media_type = "application/x-ndjson"
     format = "jsonl"
 
 
-class OctetRenderer(_BinaryRenderer):
+class OctetRenderer(FileRenderer):
     media_type = "application/octet-stream"
     format = "bin"
-
-
-def download(data: bytes, filename: str, content_type: str, *, sha256: str = "") -> HttpResponse:
-    response = HttpResponse(data, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    if sha256:
-        response["ETag"] = f'"{sha256}"'
-    response["Cache-Control"] = "private, no-cache"
-    return response
-
-
-def binary(media_type: str, description: str, errors=None) -> dict:
-    """``responses=`` of a download: the bytes with their media type, errors as JSON."""
-    return file_responses(media_type, description, errors or READ_ERRORS)
 
 
 class UploadField(serializers.FileField):

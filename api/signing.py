@@ -23,8 +23,16 @@ from rest_framework.views import APIView
 from agreements import policies
 from agreements.models import Agreement, AgreementState, Signatory
 from agreements.storage import read_checked
-from api.common import AGREEMENT_ID, ERRORS, READ_ERRORS, PdfRenderer, path_id, visible_agreement
-from api.serializers_records import DOWNLOAD_ERRORS, UploadField, binary, download
+from api.common import (
+    AGREEMENT_ID,
+    ERRORS,
+    READ_ERRORS,
+    PdfRenderer,
+    file_responses,
+    path_id,
+    visible_agreement,
+)
+from api.serializers_records import DOWNLOAD_ERRORS, UploadField
 from signing import services
 from signing.forms import MAX_PKCS12_BYTES, MAX_SIGNED_PDF_BYTES
 from signing.models import Signature, SignatureValidation, SigningDocument
@@ -36,6 +44,7 @@ from signing.report import (
     report_pdf,
 )
 from signing.selectors import SigningRow, signing_document, signing_status
+from stipula.http import download
 
 TAG = "signing"
 PDF = "application/pdf"
@@ -413,7 +422,7 @@ class PreparedPdfView(SigningPdfView):
         summary="The approved PDF prepared for signing",
         description="The exact PDF every signature must cover (its SHA-256 is the overview's "
         "`approved_sha256`, also in the ETag).",
-        responses=binary(PDF, "The prepared PDF.", DOWNLOAD_ERRORS),
+        responses=file_responses(PDF, "The prepared PDF.", DOWNLOAD_ERRORS),
     )
     def get(self, request, id: int):
         return self._get(request, id)
@@ -429,7 +438,7 @@ class CurrentPdfView(SigningPdfView):
         summary="The current revision: the PDF to sign next, or the signed PDF",
         description="Download this to sign it with your own tool, then upload it to "
         "`…/external/`. Once everyone has signed it is the signed document.",
-        responses=binary(PDF, "The current revision.", DOWNLOAD_ERRORS),
+        responses=file_responses(PDF, "The current revision.", DOWNLOAD_ERRORS),
     )
     def get(self, request, id: int):
         return self._get(request, id)
@@ -443,7 +452,7 @@ class SignaturesReportPdfView(APIView):
         parameters=[AGREEMENT_ID],
         operation_id="signing_report_pdf",
         summary="The validation report of every signature of the agreement (PDF)",
-        responses=binary(PDF, "The report."),
+        responses=file_responses(PDF, "The report."),
     )
     def get(self, request, id: int):
         agreement = visible_agreement(request.user, id)
@@ -579,7 +588,7 @@ class SignatureReportPdfView(APIView):
         parameters=[AGREEMENT_ID, SIGNATURE],
         operation_id="signing_signature_report_pdf",
         summary="The validation report of one signature (PDF)",
-        responses=binary(PDF, "The report."),
+        responses=file_responses(PDF, "The report."),
     )
     def get(self, request, id: int, signature_id: int):
         agreement = visible_agreement(request.user, id)

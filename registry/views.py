@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import exceptions
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -39,6 +39,7 @@ from stipula.errors import (
     TransitionNotAllowed,
     ValidationFailed,
 )
+from stipula.http import download
 
 PAGE_SIZE = 25
 PDF = "application/pdf"
@@ -91,15 +92,6 @@ def _registration_or_404(pk: int) -> Registration:
 def _registration_url(registration: Registration, anchor: str = "") -> str:
     url = reverse("registry:registration", args=[registration.pk])
     return f"{url}#{anchor}" if anchor else url
-
-
-def _download(data: bytes, filename: str, content_type: str, *, sha256: str = "") -> HttpResponse:
-    response = HttpResponse(data, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    if sha256:
-        response["ETag"] = f'"{sha256}"'
-    response["Cache-Control"] = "private, no-cache"
-    return response
 
 
 # Registers and registrations -----------------------------------------------------------------
@@ -347,7 +339,7 @@ def registration_document(request, pk: int):
 
     def produce():
         data = registered_bytes(registration.document_file, registration.document_sha256)
-        return _download(
+        return download(
             data,
             f"{file_label(registration)}.pdf",
             PDF,
@@ -367,7 +359,7 @@ def registration_attachment(request, pk: int, index: int):
 
     def produce():
         data = registered_bytes(attachment["file"], attachment["sha256"])
-        return _download(
+        return download(
             data,
             attachment["name"].replace('"', "'"),
             attachment.get("mime_type") or "application/octet-stream",
@@ -383,7 +375,7 @@ def registration_segnatura(request, pk: int):
     registration = _registration_or_404(pk)
     if not registration.segnatura:
         raise Http404(_("This registration has no segnatura."))
-    return _download(
+    return download(
         registration.segnatura.encode("utf-8"),
         f"{file_label(registration)}-segnatura.xml",
         "application/xml; charset=utf-8",
@@ -398,7 +390,7 @@ def registration_receipt(request, pk: int):
     def produce():
         from registry.receipt import render_receipt
 
-        return _download(
+        return download(
             render_receipt(registration), f"{file_label(registration)}-ricevuta.pdf", PDF
         )
 
@@ -492,4 +484,4 @@ def daily_file(request, day: str, fmt: str):
     except DomainError as error:
         messages.error(request, str(error))
         return redirect(reverse("registry:daily"))
-    return _download(data, f"registro-giornaliero-{parsed.isoformat()}.{fmt}", content_type)
+    return download(data, f"registro-giornaliero-{parsed.isoformat()}.{fmt}", content_type)

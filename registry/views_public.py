@@ -26,7 +26,7 @@ import json
 from urllib.parse import quote
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -35,17 +35,20 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from agreements.storage import read_bytes, sha256_hex
 from registry.feeds import LatestRegistrationsFeed
 from registry.forms import PublicSearchForm, VerifyForm, max_verify_bytes
 from registry.models import NUMBER_DIGITS, Registration, hex_to_base64
 from registry.selectors import (
+    file_label,
     find_registered_document,
     public_registration,
     public_registrations,
     public_years,
+    registered_bytes,
 )
 from registry.services import rome_now
+from stipula.errors import DomainError
+from stipula.http import download
 
 PAGE_SIZE = 25
 EXPORT_CHUNK = 2000
@@ -169,17 +172,13 @@ def document(request, code: str, year: int, number: int):
     if not found.public_document:
         raise Http404(_("The signed PDF of this registration is not published."))
     try:
-        data = read_bytes(found.document_file)
-    except FileNotFoundError:
-        raise Http404(_("The file is missing.")) from None
-    if sha256_hex(data) != found.document_sha256:
-        # Never hand out bytes that are not the registered ones.
-        raise Http404(_("The stored file does not match its impronta."))
-    response = HttpResponse(data, content_type="application/pdf")
-    filename = f"{found.register.code}-{found.year}-{found.formatted_number}.pdf"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["ETag"] = f'"{found.document_sha256}"'
-    return response
+        data = registered_bytes(found.document_file, found.document_sha256)
+    except DomainError as error:
+        # Missing, or not the registered bytes: never hand out anything else.
+        raise Http404(str(error)) from None
+    return download(
+        data, f"{file_label(found)}.pdf", "application/pdf", sha256=found.document_sha256
+    )
 
 
 def _declared_length(request) -> int:

@@ -17,7 +17,7 @@ import base64
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import exceptions
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -51,6 +51,7 @@ from stipula.errors import (
     TransitionNotAllowed,
     ValidationFailed,
 )
+from stipula.http import download
 
 INDICATION = Signature.Indication
 
@@ -99,15 +100,6 @@ def _signature_or_404(agreement: Agreement, signature_pk: int) -> Signature:
     if signature is None:
         raise Http404(_("There is no such signature on this agreement."))
     return signature
-
-
-def _pdf_response(data: bytes, filename: str, *, sha256: str = "") -> HttpResponse:
-    response = HttpResponse(data, content_type=PDF_CONTENT_TYPE)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    if sha256:
-        response["ETag"] = f'"{sha256}"'
-    response["Cache-Control"] = "private, no-cache"
-    return response
 
 
 def _signature_pages(request, document: SigningDocument) -> list[PagePreview]:
@@ -203,7 +195,9 @@ def signing_pdf(request, pk: int, which: str):
     except DomainError as error:
         messages.error(request, str(error))
         return redirect(_overview_url(agreement.pk))
-    return _pdf_response(data, f"agreement-{pk}-{kind}-{sha256[:12]}.pdf", sha256=sha256)
+    return download(
+        data, f"agreement-{pk}-{kind}-{sha256[:12]}.pdf", PDF_CONTENT_TYPE, sha256=sha256
+    )
 
 
 @login_required
@@ -223,7 +217,9 @@ def signing_page(request, pk: int, sha256: str, page: int):
 @require_GET
 def signing_report_pdf(request, pk: int):
     agreement = _visible_or_404(request.user, pk)
-    return _pdf_response(agreement_signatures_pdf(agreement), f"agreement-{pk}-signatures.pdf")
+    return download(
+        agreement_signatures_pdf(agreement), f"agreement-{pk}-signatures.pdf", PDF_CONTENT_TYPE
+    )
 
 
 # Signing -------------------------------------------------------------------------------------
@@ -387,7 +383,7 @@ def signature_report(request, pk: int, signature_pk: int):
 def signature_report_pdf(request, pk: int, signature_pk: int):
     agreement = _visible_or_404(request.user, pk)
     signature = _signature_or_404(agreement, signature_pk)
-    return _pdf_response(report_pdf(signature), report_filename(signature, "pdf"))
+    return download(report_pdf(signature), report_filename(signature, "pdf"), PDF_CONTENT_TYPE)
 
 
 @login_required
