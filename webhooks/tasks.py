@@ -7,7 +7,6 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import connection
 
 from stipula.transactions import after_commit
 
@@ -15,18 +14,11 @@ logger = logging.getLogger(__name__)
 
 
 def dispatch_soon(sender, **kwargs) -> None:
-    """Receiver of agreements.events.state_changed: one dispatch after the commit of the
-    transaction, however many agreements it changed (none if it rolls back). Without a worker,
-    beat or ``manage.py webhooks_dispatch --loop`` sends them."""
-    if not settings.STIPULA_NOTIFY_ASYNC:
-        return
-    # Django's list of this transaction's after-commit callbacks: (savepoints, callback, robust).
-    if any(
-        getattr(callback, "__qualname__", "") == _enqueue.__qualname__
-        for _savepoints, callback, _robust in connection.run_on_commit
-    ):
-        return
-    after_commit(_enqueue)
+    """Receiver of agreements.events.state_changed: a dispatch after the commit of the
+    transaction (none if it rolls back; a dispatch finding nothing new does nothing). Without a
+    worker, beat or ``manage.py webhooks_dispatch --loop`` sends the deliveries."""
+    if settings.STIPULA_NOTIFY_ASYNC:
+        after_commit(_enqueue)
 
 
 def _enqueue() -> None:
