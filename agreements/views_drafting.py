@@ -50,6 +50,7 @@ from agreements.selectors import (
 from agreements.storage import read_checked
 from agreements.views import _render_detail, _visible_or_404
 from stipula.errors import DomainError, NotFound
+from stipula.http import stored_file_response
 from templates_docx.context import user_variables
 from templates_docx.conversion import docx_to_pdf
 from templates_docx.selectors import template_list, template_version_by_id
@@ -75,16 +76,6 @@ def _version_or_404(user, pk: int, number: int) -> AgreementVersion:
 def _detail_url(agreement_pk: int, anchor: str = "") -> str:
     url = reverse("agreements:detail", args=[agreement_pk])
     return f"{url}#{anchor}" if anchor else url
-
-
-def _stored_file(field_file, *, filename: str, content_type: str, as_attachment: bool = True):
-    try:
-        handle = field_file.open("rb")
-    except FileNotFoundError:
-        raise Http404(_("The file is missing from the storage.")) from None
-    return FileResponse(
-        handle, as_attachment=as_attachment, filename=filename, content_type=content_type
-    )
 
 
 @dataclass(frozen=True)
@@ -162,7 +153,7 @@ def version_pdf(request, pk: int, number: int):
     version = _version_or_404(request.user, pk, number)
     if not version.pdf:
         raise Http404(_("This version has no PDF."))
-    return _stored_file(
+    return stored_file_response(
         version.pdf,
         filename=f"agreement-{pk}-v{version.number}.pdf",
         content_type=PDF_CONTENT_TYPE,
@@ -560,13 +551,15 @@ def proposal_file(request, pk: int, proposal_pk: int, fmt: str):
     proposal = _proposal_or_404(request.user, pk, proposal_pk)
     name = f"agreement-{pk}-round-{proposal.round.number}-proposal-{proposal.pk}"
     if fmt == "pdf":
-        return _stored_file(
+        return stored_file_response(
             proposal.pdf,
             filename=f"{name}.pdf",
             content_type=PDF_CONTENT_TYPE,
             as_attachment=False,
         )
-    return _stored_file(proposal.docx, filename=f"{name}.docx", content_type=DOCX_CONTENT_TYPE)
+    return stored_file_response(
+        proposal.docx, filename=f"{name}.docx", content_type=DOCX_CONTENT_TYPE
+    )
 
 
 @login_required

@@ -73,11 +73,11 @@ from api.common import (
     docx_bytes,
     file_responses,
     path_id,
-    stored_file,
     visible_agreement,
 )
 from audit.models import AuditEvent
 from stipula.errors import NotFound
+from stipula.http import stored_file_response
 from templates_docx.context import COMPUTED_VARIABLES, user_variables
 from templates_docx.conversion import docx_to_pdf
 from templates_docx.selectors import (
@@ -666,7 +666,7 @@ class VersionDocxView(APIView):
     )
     def get(self, request, id: int, number: int):  # noqa: A002
         version = _version(request.user, id, number)
-        return stored_file(
+        return stored_file_response(
             version.docx,
             filename=f"agreement-{id}-v{version.number}.docx",
             content_type=DOCX_CONTENT_TYPE,
@@ -684,7 +684,7 @@ class VersionPdfView(APIView):
     )
     def get(self, request, id: int, number: int):  # noqa: A002
         version = _version(request.user, id, number)
-        return stored_file(
+        return stored_file_response(
             version.pdf,
             filename=f"agreement-{id}-v{version.number}.pdf",
             content_type=PDF_CONTENT_TYPE,
@@ -1008,7 +1008,7 @@ class ProposalDocxView(APIView):
     )
     def get(self, request, id: int, proposal_id: int):  # noqa: A002
         proposal = _proposal(request.user, id, proposal_id)
-        return stored_file(
+        return stored_file_response(
             proposal.docx,
             filename=f"agreement-{id}-round-{proposal.round.number}-proposal-{proposal.pk}.docx",
             content_type=DOCX_CONTENT_TYPE,
@@ -1026,7 +1026,7 @@ class ProposalPdfView(APIView):
     )
     def get(self, request, id: int, proposal_id: int):  # noqa: A002
         proposal = _proposal(request.user, id, proposal_id)
-        return stored_file(
+        return stored_file_response(
             proposal.pdf,
             filename=f"agreement-{id}-round-{proposal.round.number}-proposal-{proposal.pk}.pdf",
             content_type=PDF_CONTENT_TYPE,

@@ -1,7 +1,7 @@
 """What every part of the API shares: the visible agreement of a URL, the documented error answers
 of an action, path parameters, file downloads, and uploads read like the web forms read them."""
 
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
@@ -98,19 +98,6 @@ def file_responses(media_type: str, description, errors=None) -> dict:
         (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description=description),
         **json_errors(errors or READ_ERRORS),
     }
-
-
-def stored_file(field_file, *, filename: str, content_type: str, as_attachment=True):
-    """A stored file as the answer; 404 (in the error shape) if it is missing from the storage."""
-    if not field_file:
-        raise Http404(_("There is no such file."))
-    try:
-        handle = field_file.open("rb")
-    except FileNotFoundError:
-        raise Http404(_("The file is missing from the storage.")) from None
-    return FileResponse(
-        handle, as_attachment=as_attachment, filename=filename, content_type=content_type
-    )
 
 
 def docx_bytes(upload) -> bytes:

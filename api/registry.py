@@ -291,12 +291,7 @@ def _registration_data(registration: Registration, *, detail: bool = False) -> d
             }
             for p in registration.parties
         ],
-        "document": {
-            "name": registration.document_name,
-            "sha256": registration.document_sha256,
-            "sha256_base64": registration.document_sha256_base64,
-            "size": registration.document_size,
-        },
+        "document": registration.document_facts,
         "attachments": [
             {
                 "index": index,

@@ -43,7 +43,7 @@ from signing.report import (
     report_json,
     report_pdf,
 )
-from signing.selectors import SigningRow, signing_document, signing_status
+from signing.selectors import SigningRow, agreement_signature, signing_document, signing_status
 from stipula.http import download
 
 TAG = "signing"
@@ -336,13 +336,7 @@ def _signatory_or_404(agreement: Agreement, signatory_pk: int) -> Signatory:
 
 
 def _signature_or_404(agreement: Agreement, signature_pk: int) -> Signature:
-    signature = (
-        Signature.objects.filter(pk=signature_pk, signatory__party__agreement_id=agreement.pk)
-        .select_related("signatory__party__organisation", "signatory__party__agreement")
-        .select_related("signatory__user")
-        .prefetch_related("validations")
-        .first()
-    )
+    signature = agreement_signature(agreement, signature_pk)
     if signature is None:
         raise Http404(_("There is no such signature on this agreement."))
     return signature

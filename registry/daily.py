@@ -166,12 +166,7 @@ def _registration_record(registration: Registration, day: datetime.date) -> dict
         "date": registration.registration_date.isoformat(),
         "subject": registration.subject,
         "parties": list(registration.parties),
-        "document": {
-            "name": registration.document_name,
-            "sha256": registration.document_sha256,
-            "sha256_base64": registration.document_sha256_base64,
-            "size": registration.document_size,
-        },
+        "document": registration.document_facts,
         "attachments": [
             {
                 "name": a["name"],

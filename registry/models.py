@@ -133,6 +133,16 @@ class Registration(models.Model):
         return hex_to_base64(self.document_sha256)
 
     @property
+    def document_facts(self) -> dict:
+        """The registered document as the audit event, the daily register and the API give it."""
+        return {
+            "name": self.document_name,
+            "sha256": self.document_sha256,
+            "sha256_base64": self.document_sha256_base64,
+            "size": self.document_size,
+        }
+
+    @property
     def is_annulled(self) -> bool:
         return hasattr(self, "annulment")
 

@@ -337,12 +337,7 @@ def registration_record(registration: Registration) -> dict:
         "date": registration.registration_date.isoformat(),
         "subject": registration.subject,
         "parties": [party["name"] for party in registration.parties],
-        "document": {
-            "name": registration.document_name,
-            "sha256": registration.document_sha256,
-            "sha256_base64": registration.document_sha256_base64,
-            "size": registration.document_size,
-        },
+        "document": registration.document_facts,
         "attachments": [
             {"name": a["name"], "sha256": a["sha256"], "size": a["size"]}
             for a in registration.attachments

@@ -164,3 +164,14 @@ def signing_status(agreement: Agreement, user) -> list[SigningRow]:
             row = replace(row, may_sign=True, ways=ways_of_user)
         rows.append(row)
     return rows
+
+
+def agreement_signature(agreement: Agreement, signature_pk) -> Signature | None:
+    """Signature ``signature_pk`` if it is on ``agreement``, with what its report shows."""
+    return (
+        Signature.objects.filter(pk=signature_pk, signatory__party__agreement_id=agreement.pk)
+        .select_related("signatory__party__organisation", "signatory__party__agreement")
+        .select_related("signatory__user")
+        .prefetch_related("validations")
+        .first()
+    )

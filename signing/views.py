@@ -44,7 +44,13 @@ from signing.report import (
     report_pdf,
     validation_runs,
 )
-from signing.selectors import SigningRow, signing_document, signing_status, signing_ways
+from signing.selectors import (
+    SigningRow,
+    agreement_signature,
+    signing_document,
+    signing_status,
+    signing_ways,
+)
 from stipula.errors import (
     DomainError,
     PermissionDenied,
@@ -91,12 +97,7 @@ def _document_or_404(agreement: Agreement) -> SigningDocument:
 
 
 def _signature_or_404(agreement: Agreement, signature_pk: int) -> Signature:
-    signature = (
-        Signature.objects.filter(pk=signature_pk, signatory__party__agreement_id=agreement.pk)
-        .select_related("signatory__party__organisation", "signatory__party__agreement")
-        .select_related("signatory__user")
-        .first()
-    )
+    signature = agreement_signature(agreement, signature_pk)
     if signature is None:
         raise Http404(_("There is no such signature on this agreement."))
     return signature
