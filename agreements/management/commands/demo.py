@@ -131,7 +131,10 @@ class Command(BaseCommand):
                     f"({fiscal_code}), {row[7]}")  # fmt: skip
 
         self.say(_("The shipped templates go into the template library."))
-        call_command("load_templates", stdout=self.stdout)
+        loaded = io.StringIO()
+        call_command("load_templates", stdout=loaded, no_color=True)
+        for line in loaded.getvalue().splitlines():
+            self.ok(line)
         template = template_version_get(name=PATTO_TEMPLATE)
         data = example_data("patto_inclusione_sociale")
 
